@@ -1,0 +1,325 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// Tombstone is the Shared value of a negative entry: the user does not exist.
+var Tombstone = []byte("null")
+
+// Source names the tier that answered a read.
+type Source uint8
+
+// Sources, in the order a read tries them.
+const (
+	SourceL1 Source = iota + 1
+	SourceL2
+	SourceStore
+)
+
+func (s Source) String() string {
+	switch s {
+	case SourceL1:
+		return "l1"
+	case SourceL2:
+		return "l2"
+	case SourceStore:
+		return "store"
+	}
+	return "unknown"
+}
+
+// Result is the answer to a read. Body is the rendered user JSON (see
+// User.AppendJSON), nil when the user does not exist; it is owned by the
+// cache and must not be modified.
+type Result struct {
+	Body   []byte
+	Source Source
+}
+
+// Config configures a Cache. Zero values take the documented defaults.
+type Config struct {
+	// Store is the source of truth. Required.
+	Store Store
+	// Local is the L1. nil disables L1.
+	Local *Local
+	// Shared is the L2. nil disables L2; then L1 is coherent only with the
+	// writes of this process, so run a single instance.
+	Shared Shared
+	// TTL of a user in both tiers, before jitter. Default 1h.
+	TTL time.Duration
+	// NegativeTTL of a "not found" entry, before jitter. Default 30s.
+	NegativeTTL time.Duration
+	// DegradedTTL caps the L1 TTL of entries filled while L2 is unreachable:
+	// nothing invalidates them, so this is the staleness bound across
+	// instances during an outage. Default 1s.
+	DegradedTTL time.Duration
+	// Jitter spreads each TTL uniformly by ±Jitter×TTL so that entries filled
+	// together do not expire together. Default 0.1; negative disables it.
+	Jitter float64
+	// StoreTimeout bounds each store call. Default 2s.
+	StoreTimeout time.Duration
+	// Logger receives L2 write failures. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Cache is the read-through cache: L1 → L2 → Store. It is safe for
+// concurrent use. See the package documentation for its coherence rules.
+type Cache struct {
+	cfg    Config
+	local  *Local
+	shared Shared
+	store  Store
+	flight singleflight.Group
+	stats  counters
+}
+
+// New validates cfg and returns a Cache.
+func New(cfg Config) (*Cache, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("core: Config.Store is required")
+	}
+	if cfg.Local == nil {
+		cfg.Local = NewLocal(nil)
+	}
+	setDefault(&cfg.TTL, time.Hour)
+	setDefault(&cfg.NegativeTTL, 30*time.Second)
+	setDefault(&cfg.DegradedTTL, time.Second)
+	setDefault(&cfg.StoreTimeout, 2*time.Second)
+	if cfg.Jitter == 0 {
+		cfg.Jitter = 0.1
+	}
+	if cfg.Jitter < 0 {
+		cfg.Jitter = 0
+	}
+	if cfg.Jitter >= 1 {
+		return nil, fmt.Errorf("core: Config.Jitter %v must be below 1", cfg.Jitter)
+	}
+	if cfg.TTL < 0 || cfg.NegativeTTL < 0 || cfg.DegradedTTL < 0 || cfg.StoreTimeout < 0 {
+		return nil, errors.New("core: durations in Config must not be negative")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Cache{cfg: cfg, local: cfg.Local, shared: cfg.Shared, store: cfg.Store}, nil
+}
+
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
+
+// Get reads the user name. It returns ErrNotFound (with the Source that knew
+// it) when there is no such user, and the store's error when the user is in
+// no cache and the store fails. An L1 hit does not allocate.
+//
+// A miss joins the one load of name in flight in this process, if any. That
+// load runs under context.WithoutCancel(ctx) with its own deadlines, so ctx
+// ending returns ctx.Err() to this caller only. Do not pass a
+// *fasthttp.RequestCtx: the load may outlive the request.
+func (c *Cache) Get(ctx context.Context, name string) (Result, error) {
+	if body, found, ok := c.local.Get(name); ok {
+		c.stats.l1Hits.Add(1)
+		return answer(body, found, SourceL1)
+	}
+	c.stats.l1Misses.Add(1)
+	name = strings.Clone(name) // kept by the flight beyond this call
+	ch := c.flight.DoChan(name, func() (any, error) {
+		return c.load(context.WithoutCancel(ctx), name)
+	})
+	select {
+	case r := <-ch:
+		if r.Shared {
+			c.stats.coalesced.Add(1)
+		}
+		return r.Val.(Result), r.Err
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+}
+
+func answer(body []byte, found bool, src Source) (Result, error) {
+	if !found {
+		return Result{Source: src}, ErrNotFound
+	}
+	return Result{Body: body, Source: src}, nil
+}
+
+// load is the one read of name per process at a time: L1 again, L2, store.
+func (c *Cache) load(ctx context.Context, name string) (Result, error) {
+	// Look again: the flight before this one may have filled L1 after our
+	// caller's miss.
+	if body, found, ok := c.local.Get(name); ok {
+		return answer(body, found, SourceL1)
+	}
+	ticket := c.local.Begin(name)
+	sharedUp := c.shared != nil
+	if sharedUp {
+		v, ok, err := c.shared.Get(ctx, name)
+		switch {
+		case err != nil:
+			c.stats.l2Errors.Add(1)
+			sharedUp = false
+		case ok:
+			c.stats.l2Hits.Add(1)
+			found := !bytes.Equal(v, Tombstone)
+			c.local.Fill(name, ticket, v, found, c.ttl(found, c.cfg.TTL))
+			return answer(v, found, SourceL2)
+		default:
+			c.stats.l2Misses.Add(1)
+		}
+	}
+
+	c.stats.storeLoads.Add(1)
+	sctx, cancel := context.WithTimeout(ctx, c.cfg.StoreTimeout)
+	u, err := c.store.Get(sctx, name)
+	cancel()
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		c.stats.storeErrors.Add(1)
+		return Result{Source: SourceStore}, err
+	}
+	found := err == nil
+	val := Tombstone
+	if found {
+		val = u.AppendJSON(nil)
+	}
+	switch {
+	case sharedUp:
+		// No L1 fill: our own Add ends this process's tracking of name, so an
+		// L1 entry would not hear of the next write. The next read fills L1
+		// from L2.
+		if _, err := c.shared.Add(ctx, name, val, c.ttl(found, c.cfg.TTL)); err != nil {
+			c.stats.l2Errors.Add(1)
+		}
+	case c.shared == nil:
+		c.local.Fill(name, ticket, val, found, c.ttl(found, c.cfg.TTL))
+	default: // L2 configured but unreachable: nothing will invalidate this entry.
+		c.local.Fill(name, ticket, val, found, c.ttl(found, c.cfg.DegradedTTL))
+	}
+	return answer(val, found, SourceStore)
+}
+
+// ttl returns the jittered TTL for an entry: the negative TTL for "not
+// found", capped by limit.
+func (c *Cache) ttl(found bool, limit time.Duration) time.Duration {
+	d := c.cfg.TTL
+	if !found {
+		d = c.cfg.NegativeTTL
+	}
+	d = min(d, limit)
+	if c.cfg.Jitter > 0 {
+		d += time.Duration((rand.Float64()*2 - 1) * c.cfg.Jitter * float64(d))
+	}
+	return max(d, time.Millisecond)
+}
+
+// Create registers u in the store, then publishes it to the caches; it
+// returns the rendered user. It returns ErrExists, leaving the stored user
+// unchanged, when the name is taken.
+func (c *Cache) Create(ctx context.Context, u User) ([]byte, error) {
+	sctx, cancel := context.WithTimeout(ctx, c.cfg.StoreTimeout)
+	err := c.store.Create(sctx, u)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	body := u.AppendJSON(nil)
+	c.publish(ctx, u.Name, body, true)
+	return body, nil
+}
+
+// Update replaces the email of an existing user and returns the rendered
+// user, or ErrNotFound.
+func (c *Cache) Update(ctx context.Context, u User) ([]byte, error) {
+	sctx, cancel := context.WithTimeout(ctx, c.cfg.StoreTimeout)
+	err := c.store.Update(sctx, u)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	body := u.AppendJSON(nil)
+	c.publish(ctx, u.Name, body, true)
+	return body, nil
+}
+
+// Delete removes a user, or returns ErrNotFound.
+func (c *Cache) Delete(ctx context.Context, name string) error {
+	sctx, cancel := context.WithTimeout(ctx, c.cfg.StoreTimeout)
+	err := c.store.Delete(sctx, name)
+	cancel()
+	if err != nil {
+		return err
+	}
+	c.publish(ctx, name, Tombstone, false)
+	return nil
+}
+
+// publish makes the caches follow a write that the store acknowledged.
+//
+// The local invalidation discards every L1 fill that began before it (it may
+// carry the old value). L2 then gets the new value (or a tombstone), which
+// makes Redis invalidate every other instance that read name; the Shared
+// tier returns only after this process has processed its own invalidation,
+// so the next read here cannot be served the old value by L2 either.
+// L1 is not filled here: see "Coherence" in the package documentation.
+func (c *Cache) publish(ctx context.Context, name string, val []byte, found bool) {
+	c.local.Invalidate([]string{name})
+	if c.shared == nil {
+		return
+	}
+	if err := c.shared.Set(context.WithoutCancel(ctx), name, val, c.ttl(found, c.cfg.TTL)); err != nil {
+		c.stats.l2Errors.Add(1)
+		c.cfg.Logger.Warn("cannot publish write to L2; other instances may serve the old value until its TTL",
+			"user", name, "err", err)
+	}
+}
+
+// Ready reports whether the store answers, and the state of L2: "ok",
+// "degraded" or "disabled".
+func (c *Cache) Ready(ctx context.Context) (storeErr error, l2 string) {
+	sctx, cancel := context.WithTimeout(ctx, c.cfg.StoreTimeout)
+	defer cancel()
+	l2 = "disabled"
+	if c.shared != nil {
+		l2 = c.shared.Status()
+	}
+	return c.store.Ping(sctx), l2
+}
+
+// Stats is a snapshot of the per-tier counters.
+type Stats struct {
+	L1Hits, L1Misses           uint64
+	L2Hits, L2Misses, L2Errors uint64
+	StoreLoads, StoreErrors    uint64
+	// Coalesced counts callers that shared another caller's load.
+	Coalesced uint64
+}
+
+type counters struct {
+	l1Hits, l1Misses           atomic.Uint64
+	l2Hits, l2Misses, l2Errors atomic.Uint64
+	storeLoads, storeErrors    atomic.Uint64
+	coalesced                  atomic.Uint64
+}
+
+// Stats returns the counters since New.
+func (c *Cache) Stats() Stats {
+	s := &c.stats
+	return Stats{
+		L1Hits: s.l1Hits.Load(), L1Misses: s.l1Misses.Load(),
+		L2Hits: s.l2Hits.Load(), L2Misses: s.l2Misses.Load(), L2Errors: s.l2Errors.Load(),
+		StoreLoads: s.storeLoads.Load(), StoreErrors: s.storeErrors.Load(),
+		Coalesced: s.coalesced.Load(),
+	}
+}
