@@ -272,8 +272,12 @@ func (c *Cache) Delete(ctx context.Context, name string) error {
 // makes Redis invalidate every other instance that read name; the Shared
 // tier returns only after this process has processed its own invalidation,
 // so the next read here cannot be served the old value by L2 either.
+// Last, reads stop joining a load that began before the write: it may have
+// read the old value.
+//
 // L1 is not filled here: see "Coherence" in the package documentation.
 func (c *Cache) publish(ctx context.Context, name string, val []byte, found bool) {
+	defer c.flight.Forget(name)
 	c.local.Invalidate([]string{name})
 	if c.shared == nil {
 		return

@@ -4,14 +4,15 @@ import (
 	"context"
 	"encoding/binary"
 	"hash/maphash"
+	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// genStripes is the number of generation counters. Keys share counters by
+// stripes is the number of generation counters. Keys share counters by
 // hash; a shared counter only makes a fill be discarded needlessly, never
 // kept wrongly, and keeps the guard's memory fixed.
-const genStripes = 4096
+const stripes = 4096
 
 // Entry kinds, the first byte of an L1 value.
 const (
@@ -24,31 +25,37 @@ const (
 // coherent with the invalidation feed. It implements Invalidator.
 //
 // ristretto has no versions, so a fill that read L2 before an invalidation
-// and stores after it would keep the old value forever. The guard:
+// and stored after it would keep the old value forever. The guard:
 //
-//   - Every entry carries the epoch it was filled in; Invalidate(nil) bumps
-//     the epoch, so every older entry reads as a miss at once (O(1), no Clear).
-//   - Invalidate(keys) bumps each key's generation, then deletes the entry.
-//   - A fill takes a Ticket (epoch, generation) before it reads L2, and stores
-//     only if both are unchanged; after storing it looks again and deletes
-//     its own entry if either changed meanwhile.
+//   - A fill takes a Ticket (epoch, generation of the key's stripe) before it
+//     reads the value it will store.
+//   - Invalidate(keys), under the key's stripe lock, bumps the generation and
+//     deletes the entry. Fill, under the same lock, stores only if the
+//     generation is still the ticket's. So a fill and an invalidation of one
+//     key are serialized: either the fill stored first and the invalidation
+//     deletes it, or the invalidation came first and the fill is refused.
+//     There is no moment at which the old value is readable after an
+//     invalidation has returned. (A lock-free check, Set, re-check and Del
+//     leaves such a moment: the stale value is readable between the Set
+//     and the corrective Del; the read-your-writes test caught it.)
+//   - Invalidate(nil) bumps the epoch; every entry carries the epoch it was
+//     filled in, and Get treats an older one as a miss. That drops all of
+//     L1 in O(1), without ristretto's slow, non-atomic Clear.
 //
-// The interleavings, for fill F and invalidation I of one key:
-//
-//	I bumps before F's first check    → F does not store.
-//	I bumps between F's check and F's recheck → F's recheck sees it and
-//	                                     deletes after its own Set.
-//	I bumps after F's recheck         → I's delete comes after F's Set.
-//
-// In every case the old value is gone once both have returned. The tier must
-// order a Del after an earlier Set of the same key (ristretto does).
+// The tier's Set must be visible when it returns (the ristretto tier waits
+// for it), or a Del under the lock could run before the Set is applied.
 //
 // A nil tier disables L1: Get always misses and Fill does nothing.
 type Local struct {
-	tier  Tier
-	seed  maphash.Seed
-	epoch atomic.Uint64
-	gens  [genStripes]atomic.Uint64
+	tier    Tier
+	seed    maphash.Seed
+	epoch   atomic.Uint64
+	stripes [stripes]stripe
+}
+
+type stripe struct {
+	mu  sync.Mutex // serializes Fill and Invalidate of the stripe's keys
+	gen atomic.Uint64
 }
 
 // NewLocal returns a Local over tier; tier may be nil to disable L1.
@@ -86,22 +93,18 @@ type Ticket struct {
 // Begin returns the ticket for a fill of key; take it before reading the
 // value that will be stored.
 func (l *Local) Begin(key string) Ticket {
-	return Ticket{epoch: l.epoch.Load(), gen: l.gen(key).Load()}
+	return Ticket{epoch: l.epoch.Load(), gen: l.stripe(key).gen.Load()}
 }
 
-func (l *Local) gen(key string) *atomic.Uint64 {
-	return &l.gens[maphash.String(l.seed, key)%genStripes]
-}
-
-func (l *Local) valid(key string, t Ticket) bool {
-	return l.epoch.Load() == t.epoch && l.gen(key).Load() == t.gen
+func (l *Local) stripe(key string) *stripe {
+	return &l.stripes[maphash.String(l.seed, key)%stripes]
 }
 
 // Fill stores body (found) or a negative entry (found=false) under key for
-// ttl, unless key was invalidated since t was taken. It reports whether the
-// entry was stored and still valid when Fill returned.
+// ttl, unless key was invalidated since t was taken. It reports whether it
+// stored the entry.
 func (l *Local) Fill(key string, t Ticket, body []byte, found bool, ttl time.Duration) bool {
-	if l.tier == nil || !l.valid(key, t) {
+	if l.tier == nil {
 		return false
 	}
 	v := make([]byte, headerLen, headerLen+len(body))
@@ -111,28 +114,34 @@ func (l *Local) Fill(key string, t Ticket, body []byte, found bool, ttl time.Dur
 	}
 	binary.LittleEndian.PutUint64(v[1:], t.epoch)
 	v = append(v, body...)
-	if err := l.tier.Set(background, key, v, ttl); err != nil {
+
+	s := l.stripe(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// An epoch bump needs no lock: an entry stored with an old epoch is
+	// already a miss.
+	if s.gen.Load() != t.gen || l.epoch.Load() != t.epoch {
 		return false
 	}
-	if !l.valid(key, t) {
-		_ = l.tier.Del(background, key) // see the interleavings on Local
-		return false
-	}
-	return true
+	return l.tier.Set(background, key, v, ttl) == nil
 }
 
 // Invalidate drops keys from L1 and makes fills that began before it be
-// discarded. keys == nil drops everything. It is safe to call from the
-// Shared tier's connection reader: it never blocks on I/O.
+// refused. keys == nil drops everything. It never waits on I/O, only on a
+// concurrent Fill of a key in the same stripe, so the Shared tier may call
+// it from its connection reader.
 func (l *Local) Invalidate(keys []string) {
 	if keys == nil {
 		l.epoch.Add(1)
 		return
 	}
 	for _, k := range keys {
-		l.gen(k).Add(1)
+		s := l.stripe(k)
+		s.mu.Lock()
+		s.gen.Add(1)
 		if l.tier != nil {
 			_ = l.tier.Del(background, k)
 		}
+		s.mu.Unlock()
 	}
 }

@@ -1,0 +1,48 @@
+# tiercache: `make run` serves on :5000, `make test` installs what the tests
+# need and runs them all.
+
+GO        ?= go
+FUZZTIME  ?= 10s
+BENCHTIME ?= 1s
+
+.PHONY: run test deps check unit fuzz allocs bench build clean
+
+## run: serve on :5000 (embedded store in ./data; Redis at 127.0.0.1:6379 when it answers)
+run:
+	$(GO) run ./cmd/tiercache
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/tiercache ./cmd/tiercache
+
+## test: install redis-server if missing, then static checks, race tests, fuzzing, alloc tests
+test: deps check unit allocs fuzz
+
+deps:
+	@./internal/scripts/install-deps.sh
+
+check:
+	@echo "== gofmt, go vet, staticcheck"
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+unit:
+	@echo "== go test -race"
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+## allocs: the zero-allocation tests (they are compiled out under -race)
+allocs:
+	@echo "== allocation tests"
+	$(GO) test -count=1 -run 'Alloc' ./core/... ./server/...
+
+fuzz:
+	@echo "== fuzzing ($(FUZZTIME) per target)"
+	$(GO) test -run '^$$' -fuzz '^FuzzParseBody$$' -fuzztime $(FUZZTIME) ./server/
+	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME) ./server/
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+clean:
+	rm -rf bin

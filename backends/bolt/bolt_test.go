@@ -1,0 +1,290 @@
+package bolt_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tiercache/tiercache/backends/bolt"
+	"github.com/tiercache/tiercache/core"
+	"github.com/tiercache/tiercache/core/coretest"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// open opens a Store in a directory that does not exist yet and closes it
+// when the test ends.
+func open(t testing.TB) (*bolt.Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "data", "users.db")
+	s, err := bolt.Open(path, bolt.Config{})
+	if err != nil {
+		t.Fatalf("Open: got %v; want nil", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s, path
+}
+
+func TestStore(t *testing.T) {
+	coretest.TestStore(t, func(t *testing.T) core.Store {
+		s, _ := open(t)
+		return s
+	})
+}
+
+func TestOpenNegativeMaxBatch(t *testing.T) {
+	_, err := bolt.Open(filepath.Join(t.TempDir(), "users.db"), bolt.Config{MaxBatch: -1})
+	if err == nil {
+		t.Errorf("Open: got nil; want an error")
+	}
+}
+
+// Concurrent writers must share commits. This holds without any delay in the
+// writer: while it commits one batch (two fsyncs, at least about 100 µs on a
+// disk), the other goroutines queue within microseconds and go into the next
+// batch together; here it takes 1 to 7 commits, also with GOMAXPROCS=1.
+// Only where fsync is free (TMPDIR on tmpfs) and with GOMAXPROCS=1 can every
+// commit end before the next client runs, and this test fail: there is then
+// no cost to share, and batching rightly does not happen.
+func TestGroupCommit(t *testing.T) {
+	s, _ := open(t)
+	const n = 64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = s.Create(t.Context(), user(i))
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Create %d: got %v; want nil", i, err)
+		}
+	}
+	for i := range n {
+		if _, err := s.Get(t.Context(), user(i).Name); err != nil {
+			t.Errorf("Get %d: got %v; want nil", i, err)
+		}
+	}
+	st := s.Stats()
+	if st.Writes != n {
+		t.Errorf("Writes: got %d; want %d", st.Writes, n)
+	}
+	if st.Commits > n/2 {
+		t.Errorf("Commits: got %d; want at most %d for %d concurrent writes", st.Commits, n/2, n)
+	}
+	t.Logf("%d writes in %d commits", st.Writes, st.Commits)
+}
+
+// A caller whose ctx ends while its write is in flight gets an answer that
+// matches the file: nil means written, a ctx error means not written.
+func TestCancelAnswerMatchesDisk(t *testing.T) {
+	s, _ := open(t)
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			timeout := time.Duration(rand.IntN(3000)) * time.Microsecond
+			ctx, cancel := context.WithTimeout(t.Context(), timeout)
+			defer cancel()
+			errs[i] = s.Create(ctx, user(i))
+		})
+	}
+	wg.Wait()
+	var written, abandoned int
+	for i, err := range errs {
+		_, getErr := s.Get(t.Context(), user(i).Name)
+		switch {
+		case err == nil:
+			written++
+			if getErr != nil {
+				t.Errorf("Create %d returned nil; Get: got %v; want nil", i, getErr)
+			}
+		case errors.Is(err, context.DeadlineExceeded):
+			abandoned++
+			if !errors.Is(getErr, core.ErrNotFound) {
+				t.Errorf("Create %d returned %v; Get: got %v; want %v", i, err, getErr, core.ErrNotFound)
+			}
+		default:
+			t.Errorf("Create %d: got %v; want nil or %v", i, err, context.DeadlineExceeded)
+		}
+	}
+	t.Logf("%d written, %d abandoned", written, abandoned)
+}
+
+func TestReopen(t *testing.T) {
+	s, path := open(t)
+	const n = 10
+	for i := range n {
+		if err := s.Create(t.Context(), user(i)); err != nil {
+			t.Fatalf("Create: got %v; want nil", err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: got %v; want nil", err)
+	}
+	s, err := bolt.Open(path, bolt.Config{})
+	if err != nil {
+		t.Fatalf("second Open: got %v; want nil", err)
+	}
+	defer s.Close()
+	for i := range n {
+		got, err := s.Get(t.Context(), user(i).Name)
+		if err != nil || got != user(i) {
+			t.Errorf("Get: got %v, %v; want %v, nil", got, err, user(i))
+		}
+	}
+}
+
+// bbolt's flock belongs to the open file, so a second Store in the same
+// process is refused just like another process would be.
+func TestOpenLocked(t *testing.T) {
+	s, path := open(t)
+	begin := time.Now()
+	s2, err := bolt.Open(path, bolt.Config{})
+	if err == nil {
+		s2.Close()
+		t.Fatalf("second Open: got nil; want an error")
+	}
+	if !errors.Is(err, berrors.ErrTimeout) {
+		t.Errorf("second Open: got %v; want %v", err, berrors.ErrTimeout)
+	}
+	if d := time.Since(begin); d > 5*time.Second {
+		t.Errorf("second Open took %v; want at most 5s", d)
+	}
+	if err := s.Ping(t.Context()); err != nil {
+		t.Errorf("Ping of the first Store: got %v; want nil", err)
+	}
+}
+
+// helperEnv carries the database path to TestHelperBoltWriter in a child
+// process.
+const helperEnv = "TIERCACHE_BOLT_HELPER_DB"
+
+// Every write acknowledged before kill -9 must be in the file afterwards.
+// The test binary re-runs itself as the writer, so that the kill hits a real
+// process in the middle of its commits.
+func TestDurableAfterKill(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperBoltWriter$", "-test.count=1")
+	cmd.Env = append(os.Environ(), helperEnv+"="+path)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("cannot start the writer: %v", err)
+	}
+
+	var acked []string
+	first := make(chan struct{})
+	eof := make(chan struct{})
+	go func() {
+		defer close(eof)
+		r := bufio.NewReader(stdout)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return // a line cut short by the kill was not acknowledged
+			}
+			if name, ok := bytes.CutPrefix([]byte(line), []byte("ack ")); ok {
+				if len(acked) == 0 {
+					close(first)
+				}
+				acked = append(acked, string(bytes.TrimSuffix(name, []byte("\n"))))
+			}
+		}
+	}()
+	select {
+	case <-first:
+	case <-eof:
+	case <-time.After(10 * time.Second):
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("cannot kill the writer: %v", err)
+	}
+	<-eof // all reads are done before Wait, as os/exec requires
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("writer: got %v; want killed by SIGKILL; its stderr:\n%s", err, stderr.Bytes())
+	}
+	if len(acked) == 0 {
+		t.Fatalf("the writer acknowledged nothing; its stderr:\n%s", stderr.Bytes())
+	}
+
+	s, err := bolt.Open(path, bolt.Config{})
+	if err != nil {
+		t.Fatalf("Open after kill: got %v; want nil", err)
+	}
+	defer s.Close()
+	for _, name := range acked {
+		if _, err := s.Get(t.Context(), name); err != nil {
+			t.Errorf("Get %s, acknowledged before the kill: got %v; want nil", name, err)
+		}
+	}
+	t.Logf("%d acknowledged writes survived kill -9", len(acked))
+}
+
+// TestHelperBoltWriter is the child process of TestDurableAfterKill. It
+// creates users from 8 goroutines and prints "ack NAME" for each Create that
+// returned nil, until it is killed or 10 seconds have passed.
+func TestHelperBoltWriter(t *testing.T) {
+	path := os.Getenv(helperEnv)
+	if path == "" {
+		return // not the child
+	}
+	s, err := bolt.Open(path, bolt.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var mu sync.Mutex // one write per line, so that lines never interleave
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				name := fmt.Sprintf("w%d-%d", g, i)
+				err := s.Create(ctx, core.User{Name: name, Email: name + "@example.com"})
+				if err != nil {
+					if ctx.Err() == nil {
+						t.Errorf("Create %s: %v", name, err)
+					}
+					return
+				}
+				mu.Lock()
+				_, err = io.WriteString(os.Stdout, "ack "+name+"\n")
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func user(i int) core.User {
+	name := fmt.Sprintf("user%d", i)
+	return core.User{Name: name, Email: name + "@example.com"}
+}

@@ -1,0 +1,8 @@
+// Package memory is an in-process core.Store: the seed's dictionary, made
+// safe for concurrent use.
+//
+// It is meant for tests and benchmarks, where it isolates the cache from any
+// storage cost. It keeps nothing across restarts, so the durability promise of
+// core.Store holds only for the life of the process. All methods are safe for
+// concurrent use; Get takes a read lock, so reads proceed in parallel.
+package memory

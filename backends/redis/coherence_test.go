@@ -1,0 +1,304 @@
+package redis_test
+
+// The coherence proof: several core.Cache instances, each with its own L1,
+// on one real Redis and one shared store.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tiercache/tiercache/backends/memory"
+	"github.com/tiercache/tiercache/backends/redis"
+	"github.com/tiercache/tiercache/backends/ristretto"
+	"github.com/tiercache/tiercache/core"
+	"github.com/tiercache/tiercache/internal/redistest"
+)
+
+// instance is one tiercache process: L1, L2 client and cache.
+type instance struct {
+	local *core.Local
+	l2    *redis.Tier
+	cache *core.Cache
+}
+
+func newInstance(t *testing.T, srv *redistest.Server, store core.Store, prefix string) *instance {
+	t.Helper()
+	l1, err := ristretto.New(ristretto.Config{MaxBytes: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l1.Close)
+	local := core.NewLocal(l1)
+	l2, err := redis.New(redis.Config{URL: srv.URL(), Prefix: prefix, Invalidator: local, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l2.Close)
+	cache, err := core.New(core.Config{Store: store, Local: local, Shared: l2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &instance{local: local, l2: l2, cache: cache}
+}
+
+var ctx = context.Background()
+
+// read returns the email the instance serves for name ("" when not found)
+// and the tier that answered.
+func (in *instance) read(t *testing.T, name string) (string, core.Source) {
+	t.Helper()
+	r, err := in.cache.Get(ctx, name)
+	if errors.Is(err, core.ErrNotFound) {
+		return "", r.Source
+	}
+	if err != nil {
+		t.Fatalf("Get(%q): %v", name, err)
+	}
+	return emailOf(t, r.Body), r.Source
+}
+
+func emailOf(t *testing.T, body []byte) string {
+	t.Helper()
+	var email, name string
+	if _, err := fmt.Sscanf(string(body), `{"email":%q,"username":%q}`, &email, &name); err != nil {
+		t.Fatalf("cannot parse %q: %v", body, err)
+	}
+	return email
+}
+
+// settle reads until the instance serves want from L1, proving that the old
+// value left every tier; it fails after 10s.
+func (in *instance) settle(t *testing.T, name, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, src := in.read(t, name)
+		if got == want && src == core.SourceL1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10s instance serves %q from %v; want %q from l1", got, src, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A write through one instance makes the other stop serving the old value
+// from L1 and L2, for a registration that replaces a cached "not found",
+// an update and a delete.
+func TestTwoInstancesStayCoherent(t *testing.T) {
+	srv := redistest.Start(t)
+	store := memory.New()
+	a := newInstance(t, srv, store, "coh:")
+	b := newInstance(t, srv, store, "coh:")
+
+	// Both cache "not found" in L1.
+	for _, in := range []*instance{a, b} {
+		in.settle(t, "kiran", "")
+	}
+	if _, err := a.cache.Create(ctx, core.User{Name: "kiran", Email: "kiran@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := a.read(t, "kiran"); got != "kiran@example.com" {
+		t.Fatalf("writer reads %q right after its registration; want kiran@example.com", got)
+	}
+	b.settle(t, "kiran", "kiran@example.com")
+	a.settle(t, "kiran", "kiran@example.com")
+
+	if _, err := b.cache.Update(ctx, core.User{Name: "kiran", Email: "new@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := b.read(t, "kiran"); got != "new@example.com" {
+		t.Fatalf("writer reads %q right after its update; want new@example.com", got)
+	}
+	a.settle(t, "kiran", "new@example.com")
+
+	if err := a.cache.Delete(ctx, "kiran"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := a.read(t, "kiran"); got != "" {
+		t.Fatalf("writer reads %q right after its delete; want not found", got)
+	}
+	b.settle(t, "kiran", "")
+}
+
+// Read-your-writes under concurrency: while b hammers the key, every read
+// that a makes after its own write returns serves that write or a later one.
+func TestReadYourWritesUnderLoad(t *testing.T) {
+	srv := redistest.Start(t)
+	store := memory.New()
+	a := newInstance(t, srv, store, "ryw:")
+	b := newInstance(t, srv, store, "ryw:")
+	if _, err := a.cache.Create(ctx, core.User{Name: "hot", Email: "0@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					a.read(t, "hot")
+					b.read(t, "hot")
+				}
+			}
+		})
+	}
+	last := "0@example.com"
+	for i := 1; i <= 300; i++ {
+		want := fmt.Sprintf("%d@example.com", i)
+		last = want
+		if _, err := a.cache.Update(ctx, core.User{Name: "hot", Email: want}); err != nil {
+			t.Fatal(err)
+		}
+		if got, src := a.read(t, "hot"); got != want {
+			t.Errorf("update %d: writer then read %q from %v; want %q", i, got, src, want)
+			break
+		}
+	}
+	close(stop)
+	wg.Wait()
+	b.settle(t, "hot", last)
+}
+
+// The fill race, end to end: b keeps refilling its L1 while a writes. An L1
+// fill that read the old value before the invalidation must never survive
+// it; if one did, b would serve the old value from L1 forever and settle
+// would time out.
+func TestFillRaceStress(t *testing.T) {
+	srv := redistest.Start(t)
+	store := memory.New()
+	a := newInstance(t, srv, store, "race:")
+	b := newInstance(t, srv, store, "race:")
+	if _, err := a.cache.Create(ctx, core.User{Name: "k", Email: "0@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 200; i++ {
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for range 5 {
+					b.read(t, "k")
+				}
+			})
+		}
+		want := fmt.Sprintf("%d@example.com", i)
+		if _, err := a.cache.Update(ctx, core.User{Name: "k", Email: want}); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		b.settle(t, "k", want)
+	}
+}
+
+// The fill guard alone, at its smallest: a fill whose ticket predates an
+// invalidation never leaves its value in L1, whatever the interleaving.
+func TestLocalFillGuard(t *testing.T) {
+	l1, err := ristretto.New(ristretto.Config{MaxBytes: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l1.Close()
+	local := core.NewLocal(l1)
+	for i := range 20000 {
+		key := fmt.Sprintf("k%d", i%64)
+		ticket := local.Begin(key)
+		var wg sync.WaitGroup
+		wg.Go(func() { local.Invalidate([]string{key}) })
+		local.Fill(key, ticket, []byte("old"), true, time.Minute)
+		wg.Wait()
+		if body, _, ok := local.Get(key); ok {
+			t.Fatalf("iteration %d: L1 holds %q after an invalidation that followed the fill's ticket", i, body)
+		}
+	}
+	// And Invalidate(nil) discards everything filled before it.
+	ticket := local.Begin("x")
+	if !local.Fill("x", ticket, []byte("v"), true, time.Minute) {
+		t.Fatal("a fill with a current ticket was refused")
+	}
+	local.Invalidate(nil)
+	if _, _, ok := local.Get("x"); ok {
+		t.Fatal("entry survives Invalidate(nil)")
+	}
+	if local.Fill("x", ticket, []byte("v"), true, time.Minute) {
+		t.Fatal("a fill with a ticket from before Invalidate(nil) was stored")
+	}
+}
+
+// countingStore counts loads and can hold them until released.
+type countingStore struct {
+	core.Store
+	loads   atomic.Int64
+	release chan struct{}
+}
+
+func (s *countingStore) Get(ctx context.Context, name string) (core.User, error) {
+	s.loads.Add(1)
+	if s.release != nil {
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return core.User{}, ctx.Err()
+		}
+	}
+	return s.Store.Get(ctx, name)
+}
+
+// 1,000 concurrent reads of one uncached user cost one store load, and a
+// caller that gives up does not fail the others.
+func TestStampede(t *testing.T) {
+	srv := redistest.Start(t)
+	mem := memory.New()
+	if err := mem.Create(ctx, core.User{Name: "hot", Email: "hot@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	store := &countingStore{Store: mem, release: make(chan struct{})}
+	in := newInstance(t, srv, store, "stampede:")
+
+	// The first caller gives up while the load is held.
+	quitter, cancel := context.WithCancel(ctx)
+	quit := make(chan error, 1)
+	go func() { _, err := in.cache.Get(quitter, "hot"); quit <- err }()
+	for in.cache.Stats().L1Misses < 1 {
+		time.Sleep(time.Millisecond)
+	}
+
+	const n = 1000
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Go(func() {
+			r, err := in.cache.Get(ctx, "hot")
+			if err == nil && emailOf(t, r.Body) != "hot@example.com" {
+				err = fmt.Errorf("got %s", r.Body)
+			}
+			errs <- err
+		})
+	}
+	for in.cache.Stats().L1Misses < n+1 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-quit; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled caller got %v; want context.Canceled", err)
+	}
+	close(store.release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a coalesced caller failed: %v", err)
+		}
+	}
+	if got := store.loads.Load(); got != 1 {
+		t.Fatalf("store loads = %d; want 1", got)
+	}
+}

@@ -1,0 +1,162 @@
+package redis_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tiercache/tiercache/backends/redis"
+	"github.com/tiercache/tiercache/core"
+	"github.com/tiercache/tiercache/core/coretest"
+	"github.com/tiercache/tiercache/internal/redistest"
+)
+
+// recorder is an Invalidator that remembers what it was told.
+type recorder struct {
+	mu    sync.Mutex
+	keys  []string
+	flush atomic.Int64
+}
+
+func (r *recorder) Invalidate(keys []string) {
+	if keys == nil {
+		r.flush.Add(1)
+		return
+	}
+	r.mu.Lock()
+	r.keys = append(r.keys, keys...)
+	r.mu.Unlock()
+}
+
+func (r *recorder) has(key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Contains(r.keys, key)
+}
+
+var prefixes atomic.Int64
+
+func newTier(t *testing.T, srv *redistest.Server, inv core.Invalidator) *redis.Tier {
+	t.Helper()
+	tier, err := redis.New(redis.Config{
+		URL:         srv.URL(),
+		Prefix:      fmt.Sprintf("test%d:", prefixes.Add(1)),
+		Invalidator: inv,
+		Timeout:     time.Second, // generous: -race on 2 cores
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tier.Close)
+	return tier
+}
+
+// waitFor polls cond until it holds; it fails the test after 10s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestShared(t *testing.T) {
+	srv := redistest.Start(t)
+	coretest.TestShared(t, func(t *testing.T) core.Shared { return newTier(t, srv, &recorder{}) })
+}
+
+func TestInvalidationFeed(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	var ra, rb recorder
+	a := newTier(t, srv, &ra)
+	b, err := redis.New(redis.Config{URL: srv.URL(), Prefix: "test-b:", Invalidator: &rb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	// a and b use different prefixes; write a's key from a third client.
+	if _, _, err := a.Get(ctx, "kiran"); err != nil { // tracks the key for a
+		t.Fatal(err)
+	}
+	prefix := fmt.Sprintf("test%d:", prefixes.Load())
+	if _, err := srv.Do("SET", prefix+"kiran", "v2"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the invalidation of kiran", func() bool { return ra.has("kiran") })
+	if rb.has("kiran") {
+		t.Error("b, which never read the key and uses another prefix, was told of it")
+	}
+
+	// FLUSHALL and a killed connection arrive as Invalidate(nil).
+	before := ra.flush.Load()
+	if _, err := srv.Do("FLUSHALL"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "Invalidate(nil) after FLUSHALL", func() bool { return ra.flush.Load() > before })
+	before = ra.flush.Load()
+	if _, err := srv.Do("CLIENT", "KILL", "TYPE", "normal"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "Invalidate(nil) after CLIENT KILL", func() bool { return ra.flush.Load() > before })
+}
+
+// Redis down: calls fail fast once the breaker is open; Redis back: the tier
+// recovers by itself and flushes L1.
+func TestBreaker(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	var r recorder
+	tier := newTier(t, srv, &r)
+	if err := tier.Set(ctx, "k", []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	waitFor(t, "the breaker to open", func() bool {
+		_, _, err := tier.Get(ctx, "other")
+		return err != nil && tier.Status() == "degraded"
+	})
+	if _, _, err := tier.Get(ctx, "k"); err != core.ErrUnavailable {
+		t.Fatalf("Get with the breaker open: got %v; want core.ErrUnavailable", err)
+	}
+	flushes := r.flush.Load()
+	srv.Restart()
+	waitFor(t, "the breaker to close", func() bool { return tier.Status() == "ok" })
+	if r.flush.Load() == flushes {
+		t.Error("no Invalidate(nil) on recovery; L1 entries filled during the outage would survive it")
+	}
+	if err := tier.Set(ctx, "k", []byte("v2"), time.Minute); err != nil {
+		t.Fatalf("Set after recovery: %v", err)
+	}
+	if v, ok, err := tier.Get(ctx, "k"); err != nil || !ok || string(v) != "v2" {
+		t.Fatalf("Get after recovery = %q, %v, %v; want v2", v, ok, err)
+	}
+}
+
+func TestDownAtStart(t *testing.T) {
+	port, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tier, err := redis.New(redis.Config{URL: fmt.Sprintf("redis://127.0.0.1:%d", port), Invalidator: &recorder{}})
+	if err != nil {
+		t.Fatalf("New with Redis down: %v; want a degraded tier", err)
+	}
+	defer tier.Close()
+	if got := tier.Status(); got != "degraded" {
+		t.Fatalf("Status = %q; want degraded", got)
+	}
+}
+
+func TestBadURL(t *testing.T) {
+	if _, err := redis.New(redis.Config{URL: "http://nope", Invalidator: &recorder{}}); err == nil {
+		t.Fatal("got nil error for an http:// URL")
+	}
+}

@@ -1,0 +1,168 @@
+package coretest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tiercache/tiercache/core"
+)
+
+// TestTier is the conformance suite of core.Tier. newTier returns an empty
+// tier that lives until the test ends.
+func TestTier(t *testing.T, newTier func(t *testing.T) core.Tier) {
+	ctx := context.Background()
+	get := func(t *testing.T, tier core.Tier, key string) ([]byte, bool) {
+		t.Helper()
+		v, ok, err := tier.Get(ctx, key)
+		if err != nil {
+			t.Fatalf("Get(%q): %v", key, err)
+		}
+		return v, ok
+	}
+	set := func(t *testing.T, tier core.Tier, key, val string, ttl time.Duration) {
+		t.Helper()
+		if err := tier.Set(ctx, key, []byte(val), ttl); err != nil {
+			t.Fatalf("Set(%q): %v", key, err)
+		}
+	}
+
+	t.Run("MissIsNotAnError", func(t *testing.T) {
+		tier := newTier(t)
+		if v, ok := get(t, tier, "absent"); ok {
+			t.Fatalf("got %q, true; want a miss", v)
+		}
+	})
+
+	t.Run("SetGetDel", func(t *testing.T) {
+		tier := newTier(t)
+		set(t, tier, "kiran", `{"email":"kiran@example.com","username":"kiran"}`, time.Minute)
+		v, ok := get(t, tier, "kiran")
+		if !ok || string(v) != `{"email":"kiran@example.com","username":"kiran"}` {
+			t.Fatalf("got %q, %v; want the stored value", v, ok)
+		}
+		if err := tier.Del(ctx, "kiran"); err != nil {
+			t.Fatalf("Del: %v", err)
+		}
+		if v, ok := get(t, tier, "kiran"); ok {
+			t.Fatalf("after Del got %q; want a miss", v)
+		}
+		if err := tier.Del(ctx, "never-set"); err != nil {
+			t.Fatalf("Del of an absent key: %v", err)
+		}
+	})
+
+	t.Run("SetCopiesValue", func(t *testing.T) {
+		tier := newTier(t)
+		buf := []byte("original")
+		if err := tier.Set(ctx, "k", buf, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		copy(buf, "CHANGED!")
+		if v, ok := get(t, tier, "k"); !ok || string(v) != "original" {
+			t.Fatalf("got %q, %v; want %q", v, ok, "original")
+		}
+	})
+
+	t.Run("BinaryValues", func(t *testing.T) {
+		tier := newTier(t)
+		val := []byte{0, 1, 2, 0xff, '\r', '\n', '"'}
+		if err := tier.Set(ctx, "bin", val, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := get(t, tier, "bin"); !ok || !bytes.Equal(v, val) {
+			t.Fatalf("got %q, %v; want %q", v, ok, val)
+		}
+	})
+
+	// A write is never followed by a read of the value it replaced.
+	t.Run("NoOlderValueAfterSet", func(t *testing.T) {
+		tier := newTier(t)
+		for i := range 500 {
+			want := fmt.Sprintf("v%d", i)
+			set(t, tier, "rw", want, time.Minute)
+			if v, ok := get(t, tier, "rw"); ok && string(v) != want {
+				t.Fatalf("iteration %d: got %q; want %q or a miss", i, v, want)
+			}
+		}
+	})
+
+	t.Run("Expires", func(t *testing.T) {
+		tier := newTier(t)
+		set(t, tier, "short", "x", 20*time.Millisecond)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if _, ok := get(t, tier, "short"); !ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("entry with a 20ms TTL still present after 10s")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+
+	t.Run("Concurrent", func(t *testing.T) {
+		tier := newTier(t)
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				for i := range 200 {
+					key := fmt.Sprintf("g%d-%d", g, i%10)
+					want := fmt.Sprintf("%d", i)
+					if err := tier.Set(ctx, key, []byte(want), time.Minute); err != nil {
+						t.Error(err)
+						return
+					}
+					if v, ok, err := tier.Get(ctx, key); err != nil || (ok && string(v) != want) {
+						t.Errorf("Get(%q) = %q, %v, %v; want %q or a miss", key, v, ok, err, want)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	})
+}
+
+// TestShared is the conformance suite of core.Shared beyond TestTier.
+func TestShared(t *testing.T, newShared func(t *testing.T) core.Shared) {
+	ctx := context.Background()
+	t.Run("Tier", func(t *testing.T) {
+		TestTier(t, func(t *testing.T) core.Tier { return newShared(t) })
+	})
+	t.Run("AddOnlyWhenAbsent", func(t *testing.T) {
+		s := newShared(t)
+		ok, err := s.Add(ctx, "k", []byte("first"), time.Minute)
+		if err != nil || !ok {
+			t.Fatalf("Add to an empty key = %v, %v; want true, nil", ok, err)
+		}
+		ok, err = s.Add(ctx, "k", []byte("second"), time.Minute)
+		if err != nil || ok {
+			t.Fatalf("Add to a full key = %v, %v; want false, nil", ok, err)
+		}
+		if v, found, err := s.Get(ctx, "k"); err != nil || !found || string(v) != "first" {
+			t.Fatalf("Get = %q, %v, %v; want %q", v, found, err, "first")
+		}
+	})
+	t.Run("ReadYourWrites", func(t *testing.T) {
+		s := newShared(t)
+		for i := range 2000 {
+			want := fmt.Sprintf("v%d", i)
+			if err := s.Set(ctx, "ryw", []byte(want), time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			if v, ok, err := s.Get(ctx, "ryw"); err != nil || !ok || string(v) != want {
+				t.Fatalf("iteration %d: Get = %q, %v, %v; want %q", i, v, ok, err, want)
+			}
+		}
+	})
+	t.Run("StatusOK", func(t *testing.T) {
+		if got := newShared(t).Status(); got != "ok" {
+			t.Fatalf("got %q; want %q", got, "ok")
+		}
+	})
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the tests need: redis-server. On Debian as root (or with
+# sudo) it runs apt-get; anywhere else it stops with a one-line hint.
+set -euo pipefail
+
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+[ ${#need[@]} -eq 0 ] && exit 0
+
+hint="missing ${need[*]}: install it (Debian/Ubuntu: apt-get install ${need[*]}; macOS: brew install redis) and run make test again"
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "$hint" >&2; exit 1
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; else echo "$hint" >&2; exit 1; fi
+fi
+echo "== installing ${need[*]} with apt-get"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# The Debian package starts a system redis on :6379; tests use their own on
+# free ports, so it is left alone.
+command -v redis-server >/dev/null 2>&1 || { echo "$hint" >&2; exit 1; }
