@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -135,7 +136,14 @@ func (c *Cache) Get(ctx context.Context, name string) (Result, error) {
 	}
 	c.stats.l1Misses.Add(1)
 	name = strings.Clone(name) // kept by the flight beyond this call
-	ch := c.flight.DoChan(name, func() (any, error) {
+	ch := c.flight.DoChan(name, func() (r any, err error) {
+		// singleflight re-panics a load's panic in a new goroutine, where
+		// nothing can recover it: turn it into an error here.
+		defer func() {
+			if v := recover(); v != nil {
+				r, err = Result{}, fmt.Errorf("core: load of %q panicked: %v\n%s", name, v, debug.Stack())
+			}
+		}()
 		return c.load(context.WithoutCancel(ctx), name)
 	})
 	select {
@@ -289,16 +297,16 @@ func (c *Cache) publish(ctx context.Context, name string, val []byte, found bool
 	}
 }
 
-// Ready reports whether the store answers, and the state of L2: "ok",
-// "degraded" or "disabled".
-func (c *Cache) Ready(ctx context.Context) (storeErr error, l2 string) {
+// Ready reports the state of L2 ("ok", "degraded" or "disabled") and
+// whether the store answers.
+func (c *Cache) Ready(ctx context.Context) (l2 string, storeErr error) {
 	sctx, cancel := context.WithTimeout(ctx, c.cfg.StoreTimeout)
 	defer cancel()
 	l2 = "disabled"
 	if c.shared != nil {
 		l2 = c.shared.Status()
 	}
-	return c.store.Ping(sctx), l2
+	return l2, c.store.Ping(sctx)
 }
 
 // Stats is a snapshot of the per-tier counters.

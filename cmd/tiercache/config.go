@@ -1,0 +1,132 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is every setting of the service. Each field is a flag with a
+// TIERCACHE_* environment fallback; the command line wins.
+type config struct {
+	listen          string
+	redisURL        string
+	store           string
+	l1Bytes         byteSize
+	ttl             time.Duration
+	negativeTTL     time.Duration
+	degradedTTL     time.Duration
+	redisPrefix     string
+	redisTimeout    time.Duration
+	redisLocalBytes byteSize
+	storeTimeout    time.Duration
+	readTimeout     time.Duration
+	writeTimeout    time.Duration
+	idleTimeout     time.Duration
+	shutdownTimeout time.Duration
+	logLevel        string
+}
+
+// envName maps a flag to its environment variable. The names are part of
+// the contract (DESIGN.md "Configuration").
+func envName(flagName string) string {
+	if flagName == "redis" {
+		return "TIERCACHE_REDIS_URL"
+	}
+	return "TIERCACHE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("tiercache", flag.ContinueOnError)
+	fs.SetOutput(out)
+	c.l1Bytes = 64 << 20
+	c.redisLocalBytes = 8 << 20
+	fs.StringVar(&c.listen, "listen", ":5000", "HTTP address to serve on")
+	fs.StringVar(&c.redisURL, "redis", "redis://127.0.0.1:6379", "L2 Redis URL (rediss:// for TLS, ?addr=host:port for more cluster nodes); off disables L2")
+	fs.StringVar(&c.store, "store", "bolt:./data/tiercache.db", "user store: bolt:PATH (embedded, durable) or memory (lost on exit)")
+	fs.Var(&c.l1Bytes, "l1-bytes", "L1 memory budget, e.g. 64MiB; 0 disables L1")
+	fs.DurationVar(&c.ttl, "ttl", time.Hour, "TTL of a cached user, ±10% jitter")
+	fs.DurationVar(&c.negativeTTL, "negative-ttl", 30*time.Second, "TTL of a cached \"not found\", ±10% jitter")
+	fs.DurationVar(&c.degradedTTL, "degraded-ttl", time.Second, "L1 TTL of entries filled while Redis is unreachable (the staleness bound across instances then)")
+	fs.StringVar(&c.redisPrefix, "redis-prefix", "tiercache:user:", "prefix of every Redis key")
+	fs.DurationVar(&c.redisTimeout, "redis-timeout", 50*time.Millisecond, "deadline of each Redis call")
+	fs.Var(&c.redisLocalBytes, "redis-local-bytes", "rueidis client-side cache per connection")
+	fs.DurationVar(&c.storeTimeout, "store-timeout", 2*time.Second, "deadline of each store call")
+	fs.DurationVar(&c.readTimeout, "read-timeout", 10*time.Second, "HTTP: time to read a whole request")
+	fs.DurationVar(&c.writeTimeout, "write-timeout", 10*time.Second, "HTTP: time to write a response")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", 60*time.Second, "HTTP: keep-alive idle time")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "time given to in-flight requests on SIGINT/SIGTERM")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: tiercache [flags]\n       tiercache healthcheck [-url URL]\n\n"+
+			"Serves the user API on a two-tier cache (L1 in process, L2 Redis) in front of a store.\n"+
+			"Every flag can also be set by its environment variable; the command line wins.\n\n")
+		fs.VisitAll(func(f *flag.Flag) {
+			fmt.Fprintf(out, "  -%s (%s)\n    \t%s (default %q)\n", f.Name, envName(f.Name), f.Usage, f.DefValue)
+		})
+	}
+	return fs
+}
+
+// parseConfig reads flags from args and, for flags not on the command line,
+// from getenv.
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
+	var c config
+	fs := newFlagSet(&c, out)
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	onCommandLine := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(envName(f.Name)); v != "" && !onCommandLine[f.Name] && err == nil {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("invalid %s=%q: %w", envName(f.Name), v, e)
+			}
+		}
+	})
+	return c, err
+}
+
+// byteSize is a flag for sizes like 64MiB, 1GB, 512KiB or 1048576.
+type byteSize int64
+
+var units = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1},
+}
+
+func (b *byteSize) Set(s string) error {
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(strings.ToUpper(num), strings.ToUpper(u.suffix)) {
+			num, mult = strings.TrimSpace(num[:len(num)-len(u.suffix)]), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return fmt.Errorf("invalid size %q (want e.g. 64MiB, 1GB or a byte count)", s)
+	}
+	*b = byteSize(n * mult)
+	return nil
+}
+
+func (b *byteSize) String() string {
+	for _, u := range units[:3] {
+		if n := int64(*b); n != 0 && n%u.mult == 0 && n/u.mult < 1<<10 {
+			return strconv.FormatInt(n/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(int64(*b), 10)
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := parseConfig(nil, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.listen != ":5000" || c.redisURL != "redis://127.0.0.1:6379" || c.store != "bolt:./data/tiercache.db" || c.l1Bytes != 64<<20 {
+		t.Fatalf("got %+v; want the documented defaults", c)
+	}
+}
+
+func TestConfigEnvAndCommandLine(t *testing.T) {
+	c, err := parseConfig([]string{"-listen", ":7000"}, env(map[string]string{
+		"TIERCACHE_LISTEN":       ":6000",
+		"TIERCACHE_REDIS_URL":    "off",
+		"TIERCACHE_STORE":        "memory",
+		"TIERCACHE_L1_BYTES":     "16MiB",
+		"TIERCACHE_NEGATIVE_TTL": "5s",
+	}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.listen != ":7000" {
+		t.Errorf("listen = %q; want the command line's :7000", c.listen)
+	}
+	if c.redisURL != "off" || c.store != "memory" || c.l1Bytes != 16<<20 || c.negativeTTL != 5*time.Second {
+		t.Errorf("got %+v; want the environment's values", c)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{env: map[string]string{"TIERCACHE_L1_BYTES": "lots"}, want: "TIERCACHE_L1_BYTES"},
+		{env: map[string]string{"TIERCACHE_TTL": "1 hour"}, want: "TIERCACHE_TTL"},
+		{args: []string{"-nope"}, want: "not defined"},
+		{args: []string{"extra"}, want: "unexpected argument"},
+	} {
+		_, err := parseConfig(tc.args, env(tc.env), &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("parseConfig(%q, %v) = %v; want an error mentioning %q", tc.args, tc.env, err, tc.want)
+		}
+	}
+}
+
+// -h lists every setting with its environment variable and default.
+func TestHelpListsEverySetting(t *testing.T) {
+	var out bytes.Buffer
+	_, err := parseConfig([]string{"-h"}, env(nil), &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("got %v; want flag.ErrHelp", err)
+	}
+	var c config
+	newFlagSet(&c, &bytes.Buffer{}).VisitAll(func(f *flag.Flag) {
+		for _, want := range []string{"-" + f.Name + " ", envName(f.Name), "(default " + `"` + f.DefValue + `")`} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("-h output lacks %q", want)
+			}
+		}
+	})
+	for _, want := range []string{"TIERCACHE_LISTEN", "TIERCACHE_REDIS_URL", "TIERCACHE_STORE", "TIERCACHE_L1_BYTES"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("-h output lacks the contract variable %s", want)
+		}
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "1024": 1024, "64MiB": 64 << 20, "64mib": 64 << 20, "1GB": 1e9, "512KiB": 512 << 10, "3 MiB": 3 << 20} {
+		var b byteSize
+		if err := b.Set(in); err != nil || int64(b) != want {
+			t.Errorf("Set(%q) = %d, %v; want %d", in, b, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "1XB", "MiB", "99999999999GiB"} {
+		var b byteSize
+		if err := b.Set(in); err == nil {
+			t.Errorf("Set(%q) = nil error; want an error", in)
+		}
+	}
+	if s := (*byteSize)(ptr(int64(64 << 20))).String(); s != "64MiB" {
+		t.Errorf("String() = %q; want 64MiB", s)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestDefaultHealthURL(t *testing.T) {
+	for in, want := range map[string]string{
+		":5000":          "http://127.0.0.1:5000/healthz",
+		"0.0.0.0:8080":   "http://127.0.0.1:8080/healthz",
+		"127.0.0.2:9000": "http://127.0.0.2:9000/healthz",
+		"[::1]:5000":     "http://[::1]:5000/healthz",
+	} {
+		if got := defaultHealthURL(in); got != want {
+			t.Errorf("defaultHealthURL(%q) = %q; want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,167 @@
+// Command tiercache serves the user API on a two-tier cache in front of a
+// user store. Run tiercache -h for its settings.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/tiercache/tiercache/backends/bolt"
+	"github.com/tiercache/tiercache/backends/memory"
+	"github.com/tiercache/tiercache/backends/redis"
+	"github.com/tiercache/tiercache/backends/ristretto"
+	"github.com/tiercache/tiercache/core"
+	"github.com/tiercache/tiercache/server"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "tiercache:", err)
+		os.Exit(1)
+	}
+}
+
+// run is main without the process: it returns when ctx ends (after a
+// graceful shutdown) or when the service cannot start.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return healthcheck(args[1:], getenv, stdout, stderr)
+	}
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
+		return fmt.Errorf("invalid -log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	app, err := open(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer app.close()
+
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("cannot listen: %w", err)
+	}
+	hs := app.srv.HTTPServer()
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	log.Info("tiercache serving", "addr", ln.Addr().String(), "store", cfg.store,
+		"l1_bytes", cfg.l1Bytes.String(), "redis", app.redisState())
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("cannot serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests", "timeout", cfg.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	if err := hs.ShutdownWithContext(sctx); err != nil {
+		log.Warn("shutdown did not finish in time", "err", err)
+	}
+	return nil
+}
+
+// app is the wired service.
+type app struct {
+	store core.Store
+	l1    *ristretto.Tier
+	l2    *redis.Tier
+	cache *core.Cache
+	srv   *server.Server
+}
+
+// open builds the store, the tiers, the cache and the HTTP handlers.
+func open(cfg config, log *slog.Logger) (a *app, err error) {
+	a = &app{}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if a.store, err = openStore(cfg.store); err != nil {
+		return nil, err
+	}
+	if cfg.l1Bytes > 0 {
+		if a.l1, err = ristretto.New(ristretto.Config{MaxBytes: int64(cfg.l1Bytes)}); err != nil {
+			return nil, fmt.Errorf("invalid -l1-bytes: %w", err)
+		}
+	}
+	var local *core.Local
+	if a.l1 != nil {
+		local = core.NewLocal(a.l1)
+	} else {
+		local = core.NewLocal(nil)
+	}
+	ccfg := core.Config{
+		Store: a.store, Local: local,
+		TTL: cfg.ttl, NegativeTTL: cfg.negativeTTL, DegradedTTL: cfg.degradedTTL,
+		StoreTimeout: cfg.storeTimeout, Logger: log,
+	}
+	if cfg.redisURL != "off" {
+		a.l2, err = redis.New(redis.Config{
+			URL: cfg.redisURL, Prefix: cfg.redisPrefix, Invalidator: local,
+			Timeout: cfg.redisTimeout, LocalBytes: int(cfg.redisLocalBytes), Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		ccfg.Shared = a.l2
+	}
+	if a.cache, err = core.New(ccfg); err != nil {
+		return nil, err
+	}
+	a.srv = server.New(a.cache, server.Config{
+		ReadTimeout: cfg.readTimeout, WriteTimeout: cfg.writeTimeout, IdleTimeout: cfg.idleTimeout, Logger: log,
+	})
+	return a, nil
+}
+
+func openStore(spec string) (core.Store, error) {
+	switch {
+	case spec == "memory":
+		return memory.New(), nil
+	case strings.HasPrefix(spec, "bolt:"):
+		return bolt.Open(strings.TrimPrefix(spec, "bolt:"), bolt.Config{})
+	}
+	return nil, fmt.Errorf("invalid -store %q: want bolt:PATH or memory", spec)
+}
+
+func (a *app) redisState() string {
+	if a.l2 == nil {
+		return "disabled"
+	}
+	return a.l2.Status()
+}
+
+// close releases everything open, in reverse order of opening.
+func (a *app) close() {
+	if a.l2 != nil {
+		a.l2.Close()
+	}
+	if a.l1 != nil {
+		a.l1.Close()
+	}
+	if a.store != nil {
+		_ = a.store.Close()
+	}
+}

@@ -1,0 +1,218 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// mapTier is a Tier on a map; it records the TTL of each Set.
+type mapTier struct {
+	mu   sync.Mutex
+	m    map[string][]byte
+	ttls map[string]time.Duration
+}
+
+func newMapTier() *mapTier {
+	return &mapTier{m: map[string][]byte{}, ttls: map[string]time.Duration{}}
+}
+
+func (t *mapTier) Get(_ context.Context, key string) ([]byte, bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	v, ok := t.m[key]
+	return v, ok, nil
+}
+
+func (t *mapTier) Set(_ context.Context, key string, val []byte, ttl time.Duration) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.m[key] = append([]byte(nil), val...)
+	t.ttls[key] = ttl
+	return nil
+}
+
+func (t *mapTier) Del(_ context.Context, key string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.m, key)
+	return nil
+}
+
+// funcStore is a Store of Func fields; nil fields answer ErrNotFound/nil.
+type funcStore struct {
+	GetFunc func(ctx context.Context, name string) (User, error)
+}
+
+func (s funcStore) Get(ctx context.Context, name string) (User, error) {
+	if s.GetFunc == nil {
+		return User{}, ErrNotFound
+	}
+	return s.GetFunc(ctx, name)
+}
+func (funcStore) Create(context.Context, User) error   { return nil }
+func (funcStore) Update(context.Context, User) error   { return nil }
+func (funcStore) Delete(context.Context, string) error { return nil }
+func (funcStore) Ping(context.Context) error           { return nil }
+func (funcStore) Close() error                         { return nil }
+
+// downShared is an L2 that is unreachable.
+type downShared struct{ mapTier }
+
+func (*downShared) Get(context.Context, string) ([]byte, bool, error) {
+	return nil, false, ErrUnavailable
+}
+func (*downShared) Set(context.Context, string, []byte, time.Duration) error { return ErrUnavailable }
+func (*downShared) Add(context.Context, string, []byte, time.Duration) (bool, error) {
+	return false, ErrUnavailable
+}
+func (*downShared) Status() string { return "degraded" }
+
+var kiran = User{Name: "kiran", Email: "kiran@example.com"}
+
+func newCache(t *testing.T, cfg Config) (*Cache, *mapTier) {
+	t.Helper()
+	l1 := newMapTier()
+	cfg.Local = NewLocal(l1)
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, l1
+}
+
+func TestReadThroughWithoutL2(t *testing.T) {
+	loads := 0
+	c, _ := newCache(t, Config{Store: funcStore{GetFunc: func(context.Context, string) (User, error) {
+		loads++
+		return kiran, nil
+	}}})
+	for i, want := range []Source{SourceStore, SourceL1, SourceL1} {
+		r, err := c.Get(context.Background(), "kiran")
+		if err != nil || r.Source != want || string(r.Body) != `{"email":"kiran@example.com","username":"kiran"}` {
+			t.Fatalf("read %d = %q from %v, %v; want the user from %v", i, r.Body, r.Source, err, want)
+		}
+	}
+	if loads != 1 {
+		t.Fatalf("store loads = %d; want 1", loads)
+	}
+}
+
+func TestNegativeEntry(t *testing.T) {
+	c, l1 := newCache(t, Config{Store: funcStore{}, TTL: time.Hour, NegativeTTL: 10 * time.Second, Jitter: -1})
+	for i, want := range []Source{SourceStore, SourceL1} {
+		r, err := c.Get(context.Background(), "ghost")
+		if !errors.Is(err, ErrNotFound) || r.Source != want {
+			t.Fatalf("read %d = %v from %v; want ErrNotFound from %v", i, err, r.Source, want)
+		}
+	}
+	if got := l1.ttls["ghost"]; got != 10*time.Second {
+		t.Fatalf("negative entry TTL = %v; want the negative TTL, 10s", got)
+	}
+	// A registration clears it.
+	if _, err := c.Create(context.Background(), User{Name: "ghost", Email: "g@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := c.local.Get("ghost"); ok {
+		t.Fatal("the negative entry survives a registration")
+	}
+}
+
+func TestDegradedFillsAreShort(t *testing.T) {
+	c, l1 := newCache(t, Config{
+		Store:  funcStore{GetFunc: func(context.Context, string) (User, error) { return kiran, nil }},
+		Shared: &downShared{}, TTL: time.Hour, DegradedTTL: 2 * time.Second, Jitter: -1,
+	})
+	r, err := c.Get(context.Background(), "kiran")
+	if err != nil || r.Source != SourceStore {
+		t.Fatalf("Get with L2 down = %v, %v; want the user from the store", r.Source, err)
+	}
+	if got := l1.ttls["kiran"]; got != 2*time.Second {
+		t.Fatalf("L1 TTL with L2 down = %v; want the degraded TTL, 2s", got)
+	}
+	// A write still lands when L2 cannot take it.
+	if _, err := c.Update(context.Background(), kiran); err != nil {
+		t.Fatalf("Update with L2 down: %v", err)
+	}
+}
+
+func TestStoreErrorIsReturned(t *testing.T) {
+	boom := errors.New("connection refused")
+	c, _ := newCache(t, Config{Store: funcStore{GetFunc: func(context.Context, string) (User, error) {
+		return User{}, boom
+	}}})
+	if _, err := c.Get(context.Background(), "kiran"); !errors.Is(err, boom) {
+		t.Fatalf("got %v; want the store's error", err)
+	}
+	if _, _, ok := c.local.Get("kiran"); ok {
+		t.Fatal("a store failure was cached")
+	}
+}
+
+func TestStoreLoadHasItsOwnDeadline(t *testing.T) {
+	c, _ := newCache(t, Config{StoreTimeout: 20 * time.Millisecond, Store: funcStore{
+		GetFunc: func(ctx context.Context, _ string) (User, error) {
+			if _, ok := ctx.Deadline(); !ok {
+				return User{}, errors.New("store called without a deadline")
+			}
+			<-ctx.Done()
+			return User{}, ctx.Err()
+		}}})
+	if _, err := c.Get(context.Background(), "slow"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v; want context.DeadlineExceeded", err)
+	}
+}
+
+func TestTTLJitter(t *testing.T) {
+	c, _ := newCache(t, Config{Store: funcStore{}, TTL: time.Hour})
+	lo, hi := time.Hour, time.Duration(0)
+	for range 1000 {
+		d := c.ttl(true, c.cfg.TTL)
+		lo, hi = min(lo, d), max(hi, d)
+	}
+	if lo < 54*time.Minute || hi > 66*time.Minute || hi-lo < 6*time.Minute {
+		t.Fatalf("1000 jittered TTLs span [%v, %v]; want a wide spread within 1h ±10%%", lo, hi)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	for _, cfg := range []Config{
+		{},
+		{Store: funcStore{}, Jitter: 1},
+		{Store: funcStore{}, TTL: -time.Second},
+	} {
+		if _, err := New(cfg); err == nil {
+			t.Errorf("New(%+v) = nil error; want an error", cfg)
+		}
+	}
+}
+
+func TestAppendJSONString(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":            `"plain"`,
+		`q"b\`:             `"q\"b\\"`,
+		"<a>&":             `"<a>&"`,
+		"tab\tnl\n\x01":    `"tab\tnl\n\u0001"`,
+		"bad\xffutf8":      `"bad\ufffdutf8"`,
+		"ls\u2028ps\u2029": `"ls\u2028ps\u2029"`,
+		"ünï":              `"ünï"`,
+	} {
+		if got := string(AppendJSONString(nil, in)); got != want {
+			t.Errorf("AppendJSONString(%q) = %s; want %s", in, got, want)
+		}
+	}
+}
+
+// A panic in a load becomes an error for every caller, not a crash.
+func TestLoadPanicIsAnError(t *testing.T) {
+	c, _ := newCache(t, Config{Store: funcStore{GetFunc: func(context.Context, string) (User, error) {
+		panic("store bug")
+	}}})
+	_, err := c.Get(context.Background(), "kiran")
+	if err == nil || !strings.Contains(err.Error(), "store bug") {
+		t.Fatalf("got %v; want an error naming the panic", err)
+	}
+}

@@ -1,0 +1,183 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/mail"
+
+	"github.com/tiercache/tiercache/core"
+)
+
+// The 400 messages of SPEC.md; an unknown key gets "Unknown field '<key>'.".
+const (
+	msgMalformed       = "Malformed JSON body."
+	msgMissingUsername = "Missing 'username' field."
+	msgMissingEmail    = "Missing 'email' field."
+	msgInvalidUsername = "Invalid 'username' field."
+	msgInvalidEmail    = "Invalid 'email' field."
+)
+
+// Limits of SPEC.md.
+const (
+	maxNameLen  = 64
+	maxEmailLen = 254
+)
+
+// validName reports whether s is a possible username: 1-64 characters from
+// A-Z a-z 0-9 . _ -, except "." and "..", which no URL path can reach (they
+// are path segments that fasthttp, like every client, normalizes away).
+// Every valid name is safe in a JSON string and a URL path without escaping.
+func validName[T string | []byte](s T) bool {
+	if len(s) == 0 || len(s) > maxNameLen || string(s) == "." || string(s) == ".." {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// validEmail reports whether s is a bare address that net/mail accepts, of
+// at most 254 bytes. "Kiran <k@example.com>" parses but is not bare.
+func validEmail(s string) bool {
+	if len(s) == 0 || len(s) > maxEmailLen {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s
+}
+
+// isJSONContentType reports whether a Content-Type names application/json
+// or application/*+json, in any case, with any parameters.
+func isJSONContentType(ct []byte) bool {
+	if i := bytes.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = bytes.Trim(ct, " \t")
+	const app, suffix = "application/", "+json"
+	if len(ct) <= len(app) || !bytes.EqualFold(ct[:len(app)], []byte(app)) {
+		return false
+	}
+	sub := ct[len(app):]
+	if bytes.EqualFold(sub, []byte("json")) {
+		return true
+	}
+	n := len(sub) - len(suffix)
+	return n > 0 && bytes.EqualFold(sub[n:], []byte(suffix)) && isToken(sub[:n])
+}
+
+// isToken reports whether b is an RFC 9110 token.
+func isToken(b []byte) bool {
+	for _, c := range b {
+		if c <= ' ' || c >= 0x7f || bytes.IndexByte([]byte(`"(),/:;<=>?@[\]{}`), c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// parseUser parses the body of a register (name == "") or an update of the
+// user name. It returns the user, or the message of the 400 answer.
+//
+// Precedence, first match wins:
+//
+//  1. not exactly one JSON value (invalid, empty, trailing data): malformed;
+//  2. not an object: the first missing field (username, or email for an
+//     update);
+//  3. a key twice: malformed;
+//  4. a key other than username and email: unknown field, the first one in
+//     document order;
+//  5. missing username (register only), then missing email;
+//  6. invalid username: not a valid name, or for an update not name;
+//  7. invalid email.
+//
+// Keys match exactly: "USERNAME" is an unknown field.
+func parseUser(body []byte, name string) (core.User, string) {
+	update := name != ""
+	missingFirst := msgMissingUsername
+	if update {
+		missingFirst = msgMissingEmail
+	}
+	if !json.Valid(body) {
+		return core.User{}, msgMalformed
+	}
+	if b := bytes.TrimLeft(body, " \t\r\n"); b[0] != '{' {
+		return core.User{}, missingFirst
+	}
+
+	// body is one valid object, so the decoder below cannot fail; it is
+	// checked anyway, since a parser bug must not become a 500.
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil {
+		return core.User{}, msgMalformed
+	}
+	var (
+		seen             = make(map[string]struct{}, 2)
+		unknown          string
+		hasUnknown       bool
+		nameRaw, mailRaw json.RawMessage
+	)
+	for dec.More() {
+		tok, err := dec.Token()
+		key, ok := tok.(string)
+		if err != nil || !ok {
+			return core.User{}, msgMalformed
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return core.User{}, msgMalformed
+		}
+		if _, dup := seen[key]; dup {
+			return core.User{}, msgMalformed
+		}
+		seen[key] = struct{}{}
+		switch key {
+		case "username":
+			nameRaw = raw
+		case "email":
+			mailRaw = raw
+		default:
+			if !hasUnknown {
+				unknown, hasUnknown = key, true
+			}
+		}
+	}
+	switch {
+	case hasUnknown:
+		return core.User{}, "Unknown field '" + unknown + "'."
+	case nameRaw == nil && !update:
+		return core.User{}, msgMissingUsername
+	case mailRaw == nil:
+		return core.User{}, msgMissingEmail
+	}
+
+	var u core.User
+	if nameRaw != nil {
+		n, ok := jsonString(nameRaw)
+		if !ok || !validName(n) || update && n != name {
+			return core.User{}, msgInvalidUsername
+		}
+		u.Name = n
+	}
+	if update {
+		u.Name = name
+	}
+	e, ok := jsonString(mailRaw)
+	if !ok || !validEmail(e) {
+		return core.User{}, msgInvalidEmail
+	}
+	u.Email = e
+	return u, ""
+}
+
+// jsonString decodes raw if it is a JSON string.
+func jsonString(raw json.RawMessage) (string, bool) {
+	var s string
+	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}

@@ -1,0 +1,38 @@
+// Package server is the HTTP front of tiercache: fasthttp handlers for the
+// routes of SPEC.md (register, read, update and delete a user; health and
+// readiness) on top of a core.Cache. It imports core and fasthttp only; the
+// backends are wired together by cmd/tiercache.
+//
+// # Contract
+//
+//   - Every answer is JSON: Content-Type application/json, compact, keys in
+//     sorted order, one trailing newline, no HTML escaping. Errors are
+//     {"error":"<text>"} with the texts of SPEC.md, including routing errors,
+//     unreadable requests and oversized bodies (see Server.HTTPServer's
+//     ErrorHandler) and panics (500, logged with their stack).
+//   - Routing is a hand switch on the decoded, normalized path
+//     (RequestCtx.Path). A name that cannot be valid is answered 404 without
+//     touching the cache. Every answer on /user/{username} carries an
+//     RFC 9211 Cache-Status header naming the tier that answered.
+//   - Request bodies are limited to 64 KiB; reads, writes and idle
+//     keep-alive connections are bounded by Config's timeouts.
+//   - A store or cache failure is a 503 with Retry-After: 1, logged once.
+//
+// # Concurrency and lifetimes
+//
+// A Server is safe for concurrent use; it holds no per-request state. The
+// handlers never keep the RequestCtx or any slice of it after they return,
+// and never pass the RequestCtx to the cache as a context.Context: it has no
+// deadline and is recycled after the handler returns (LIBRARIES.md §8). The
+// cache gets context.Background() and applies its own deadlines.
+//
+// A read passes the name to Cache.Get as a string that aliases the request's
+// path bytes, without a copy: Cache.Get copies a name before keeping it.
+// Writes copy the name, since the store keeps it.
+//
+// # Hot path
+//
+// A GET of a user in L1 allocates nothing: the cache returns the rendered
+// user JSON, and the handler appends the envelope around it into the
+// response's pooled buffer. alloc_test.go holds it to 0 allocations.
+package server

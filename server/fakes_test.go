@@ -1,0 +1,174 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tiercache/tiercache/backends/memory"
+	"github.com/tiercache/tiercache/backends/ristretto"
+	"github.com/tiercache/tiercache/core"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+)
+
+// fakeStore is a core.Store whose methods are those of Store, except where
+// a Func field is set.
+type fakeStore struct {
+	core.Store
+	CreateFunc func(ctx context.Context, u core.User) error
+}
+
+func (f *fakeStore) Create(ctx context.Context, u core.User) error {
+	if f.CreateFunc != nil {
+		return f.CreateFunc(ctx, u)
+	}
+	return f.Store.Create(ctx, u)
+}
+
+// fakeShared is a core.Shared in a map: a unit seam for the L2 answers. It
+// sends no invalidations; the real coherence tests run against Redis.
+type fakeShared struct {
+	mu         sync.Mutex
+	m          map[string][]byte
+	StatusFunc func() string
+}
+
+var _ core.Shared = (*fakeShared)(nil)
+
+func newFakeShared() *fakeShared { return &fakeShared{m: make(map[string][]byte)} }
+
+func (f *fakeShared) Get(_ context.Context, key string) ([]byte, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.m[key]
+	return v, ok, nil
+}
+
+func (f *fakeShared) Set(_ context.Context, key string, val []byte, _ time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.m[strings.Clone(key)] = bytes.Clone(val)
+	return nil
+}
+
+func (f *fakeShared) Add(_ context.Context, key string, val []byte, _ time.Duration) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.m[key]; ok {
+		return false, nil
+	}
+	f.m[strings.Clone(key)] = bytes.Clone(val)
+	return true, nil
+}
+
+func (f *fakeShared) Del(_ context.Context, key string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.m, key)
+	return nil
+}
+
+func (f *fakeShared) Status() string {
+	if f.StatusFunc != nil {
+		return f.StatusFunc()
+	}
+	return "ok"
+}
+
+// logBuf collects log output written from the server's goroutines.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// env is one server under test with its own cache, store and logs.
+type env struct {
+	mem    *memory.Store
+	cache  *core.Cache
+	srv    *Server
+	ln     *fasthttputil.InmemoryListener
+	client *fasthttp.Client
+	logs   *logBuf
+}
+
+// envConfig varies an env; the zero value is L1 (ristretto) + memory store.
+type envConfig struct {
+	store  func(*memory.Store) core.Store // wraps the memory store
+	shared core.Shared
+	tier   core.Tier // the L1 tier; a ristretto Tier when nil
+}
+
+// newCache returns a Cache over a ristretto L1 and the memory store.
+func newCache(tb testing.TB, cfg envConfig) (*core.Cache, *memory.Store) {
+	tb.Helper()
+	tier := cfg.tier
+	if tier == nil {
+		rt, err := ristretto.New(ristretto.Config{MaxBytes: 1 << 20})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(rt.Close)
+		tier = rt
+	}
+	mem := memory.New()
+	var store core.Store = mem
+	if cfg.store != nil {
+		store = cfg.store(mem)
+	}
+	cache, err := core.New(core.Config{
+		Store:  store,
+		Local:  core.NewLocal(tier),
+		Shared: cfg.shared,
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cache, mem
+}
+
+// newEnv starts HTTPServer() on an in-memory listener.
+func newEnv(t *testing.T, cfg envConfig) *env {
+	t.Helper()
+	cache, mem := newCache(t, cfg)
+	logs := &logBuf{}
+	srv := New(cache, Config{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	ln := fasthttputil.NewInmemoryListener()
+	hs := srv.HTTPServer()
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(ln) }()
+	client := &fasthttp.Client{
+		Dial:                   func(string) (net.Conn, error) { return ln.Dial() },
+		DisablePathNormalizing: true, // send the paths exactly as written
+		ReadTimeout:            5 * time.Second,
+		WriteTimeout:           5 * time.Second,
+	}
+	t.Cleanup(func() {
+		client.CloseIdleConnections()
+		if err := hs.Shutdown(); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return &env{mem: mem, cache: cache, srv: srv, ln: ln, client: client, logs: logs}
+}
