@@ -23,8 +23,8 @@
 // # Failures
 //
 // Every call runs under its own deadline (Config.Timeout); rueidis retries
-// are off. After Config.BreakerThreshold consecutive failures the breaker
-// opens: calls fail at once with core.ErrUnavailable, so a down Redis does
+// are off. After Config.BreakerThreshold consecutive failures, or one refused
+// connection, the breaker opens: calls fail at once with core.ErrUnavailable, so a down Redis does
 // not cost each request a timeout, and a background probe PINGs every
 // Config.ProbeInterval. When a probe succeeds the tier calls
 // Invalidate(nil), since L1 entries filled during the outage were never

@@ -219,7 +219,8 @@ func (t *Tier) resultErr(err error) error {
 }
 
 // result feeds the breaker with the outcome of a call. Redis error replies
-// (WRONGTYPE, …) mean Redis answered, so they do not count as failures.
+// (WRONGTYPE, …) mean Redis answered, so they do not count as failures; a
+// failed dial opens the breaker at once.
 func (t *Tier) result(err error) error {
 	if err == nil {
 		t.succeeded()
@@ -229,7 +230,10 @@ func (t *Tier) result(err error) error {
 		t.succeeded()
 		return err
 	}
-	if int(t.failures.Add(1)) >= t.cfg.BreakerThreshold {
+	// A refused dial is certain; a timeout may be a blip, so it takes
+	// BreakerThreshold in a row.
+	var op *net.OpError
+	if int(t.failures.Add(1)) >= t.cfg.BreakerThreshold || errors.As(err, &op) && op.Op == "dial" {
 		t.trip(err)
 	}
 	return err

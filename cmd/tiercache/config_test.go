@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -113,4 +115,20 @@ func TestDefaultHealthURL(t *testing.T) {
 			t.Errorf("defaultHealthURL(%q) = %q; want %q", in, got, want)
 		}
 	}
+}
+
+// The README's configuration table names every flag with its variable and
+// default, so the docs cannot drift from the code.
+func TestREADMEListsEverySetting(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c config
+	newFlagSet(&c, &bytes.Buffer{}).VisitAll(func(f *flag.Flag) {
+		row := fmt.Sprintf("| `-%s` | `%s` |", f.Name, envName(f.Name))
+		if !bytes.Contains(readme, []byte(row)) {
+			t.Errorf("README.md has no configuration row starting %q", row)
+		}
+	})
 }
