@@ -290,8 +290,13 @@ func (c *Cache) publish(ctx context.Context, name string, val []byte, found bool
 	if c.shared == nil {
 		return
 	}
-	if err := c.shared.Set(context.WithoutCancel(ctx), name, val, c.ttl(found, c.cfg.TTL)); err != nil {
+	err := c.shared.Set(context.WithoutCancel(ctx), name, val, c.ttl(found, c.cfg.TTL))
+	if err != nil {
 		c.stats.l2Errors.Add(1)
+	}
+	// While the breaker is open the tier has already said that L2 is down;
+	// a line per write would only flood the log.
+	if err != nil && !errors.Is(err, ErrUnavailable) {
 		c.cfg.Logger.Warn("cannot publish write to L2; other instances may serve the old value until its TTL",
 			"user", name, "err", err)
 	}
