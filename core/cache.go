@@ -70,6 +70,14 @@ type Config struct {
 	Jitter float64
 	// StoreTimeout bounds each store call. Default 2s.
 	StoreTimeout time.Duration
+	// RetryInterval is the time between retries of the L2 writes that
+	// failed; with the L2 breaker's probe interval it bounds how long other
+	// instances may serve a value that a write replaced during an outage.
+	// Default 100ms.
+	RetryInterval time.Duration
+	// MaxQueued caps the failed L2 writes kept for retry (one per key).
+	// Default 100,000.
+	MaxQueued int
 	// Logger receives L2 write failures. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -82,6 +90,7 @@ type Cache struct {
 	shared Shared
 	store  Store
 	flight singleflight.Group
+	outbox *outbox // nil without L2
 	stats  counters
 }
 
@@ -97,6 +106,10 @@ func New(cfg Config) (*Cache, error) {
 	setDefault(&cfg.NegativeTTL, 30*time.Second)
 	setDefault(&cfg.DegradedTTL, time.Second)
 	setDefault(&cfg.StoreTimeout, 2*time.Second)
+	setDefault(&cfg.RetryInterval, 100*time.Millisecond)
+	if cfg.MaxQueued == 0 {
+		cfg.MaxQueued = 100_000
+	}
 	if cfg.Jitter == 0 {
 		cfg.Jitter = 0.1
 	}
@@ -106,13 +119,29 @@ func New(cfg Config) (*Cache, error) {
 	if cfg.Jitter >= 1 {
 		return nil, fmt.Errorf("core: Config.Jitter %v must be below 1", cfg.Jitter)
 	}
-	if cfg.TTL < 0 || cfg.NegativeTTL < 0 || cfg.DegradedTTL < 0 || cfg.StoreTimeout < 0 {
+	if cfg.TTL < 0 || cfg.NegativeTTL < 0 || cfg.DegradedTTL < 0 || cfg.StoreTimeout < 0 || cfg.RetryInterval < 0 || cfg.MaxQueued < 0 {
 		return nil, errors.New("core: durations in Config must not be negative")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Cache{cfg: cfg, local: cfg.Local, shared: cfg.Shared, store: cfg.Store}, nil
+	c := &Cache{cfg: cfg, local: cfg.Local, shared: cfg.Shared, store: cfg.Store}
+	if c.shared != nil {
+		c.outbox = newOutbox(c.shared, cfg.Logger, cfg.MaxQueued, cfg.RetryInterval)
+	}
+	return c, nil
+}
+
+// Close stops retrying failed L2 writes; it logs how many never reached L2.
+// It closes neither the tiers nor the store.
+func (c *Cache) Close() {
+	if c.outbox == nil {
+		return
+	}
+	if n := c.outbox.close(); n > 0 {
+		c.cfg.Logger.Warn("writes not published to L2 at close; other instances may serve the old values until their TTL",
+			"writes", n)
+	}
 }
 
 func setDefault(d *time.Duration, def time.Duration) {
@@ -172,7 +201,10 @@ func (c *Cache) load(ctx context.Context, name string) (Result, error) {
 		return answer(body, found, SourceL1)
 	}
 	ticket := c.local.Begin(name)
-	sharedUp := c.shared != nil
+	// A key whose last write has not reached L2 yet is read from the store:
+	// L2 may still hold the value that write replaced.
+	queued := c.outbox != nil && c.outbox.has(name)
+	sharedUp := c.shared != nil && !queued
 	if sharedUp {
 		v, ok, err := c.shared.Get(ctx, name)
 		switch {
@@ -203,11 +235,14 @@ func (c *Cache) load(ctx context.Context, name string) (Result, error) {
 		val = u.AppendJSON(nil)
 	}
 	switch {
+	case queued:
+		// The retry will publish; L1 would not hear of the next write.
 	case sharedUp:
-		// No L1 fill: our own Add ends this process's tracking of name, so an
-		// L1 entry would not hear of the next write. The next read fills L1
-		// from L2.
-		if _, err := c.shared.Add(ctx, name, val, c.ttl(found, c.cfg.TTL)); err != nil {
+		// No L1 fill: our own L2 write ends this process's tracking of name,
+		// so an L1 entry would not hear of the next write. The next read
+		// fills L1 from L2. The write carries the loaded version, so it
+		// never replaces a newer write; a "not found" has version 0.
+		if _, err := c.shared.SetVersion(ctx, name, val, u.Version, c.ttl(found, c.cfg.TTL)); err != nil {
 			c.stats.l2Errors.Add(1)
 		}
 	case c.shared == nil:
@@ -237,13 +272,13 @@ func (c *Cache) ttl(found bool, limit time.Duration) time.Duration {
 // unchanged, when the name is taken.
 func (c *Cache) Create(ctx context.Context, u User) ([]byte, error) {
 	sctx, cancel := context.WithTimeout(ctx, c.cfg.StoreTimeout)
-	err := c.store.Create(sctx, u)
+	version, err := c.store.Create(sctx, u)
 	cancel()
 	if err != nil {
 		return nil, err
 	}
 	body := u.AppendJSON(nil)
-	c.publish(ctx, u.Name, body, true)
+	c.publish(ctx, u.Name, body, version, true)
 	return body, nil
 }
 
@@ -251,55 +286,56 @@ func (c *Cache) Create(ctx context.Context, u User) ([]byte, error) {
 // user, or ErrNotFound.
 func (c *Cache) Update(ctx context.Context, u User) ([]byte, error) {
 	sctx, cancel := context.WithTimeout(ctx, c.cfg.StoreTimeout)
-	err := c.store.Update(sctx, u)
+	version, err := c.store.Update(sctx, u)
 	cancel()
 	if err != nil {
 		return nil, err
 	}
 	body := u.AppendJSON(nil)
-	c.publish(ctx, u.Name, body, true)
+	c.publish(ctx, u.Name, body, version, true)
 	return body, nil
 }
 
 // Delete removes a user, or returns ErrNotFound.
 func (c *Cache) Delete(ctx context.Context, name string) error {
 	sctx, cancel := context.WithTimeout(ctx, c.cfg.StoreTimeout)
-	err := c.store.Delete(sctx, name)
+	version, err := c.store.Delete(sctx, name)
 	cancel()
 	if err != nil {
 		return err
 	}
-	c.publish(ctx, name, Tombstone, false)
+	c.publish(ctx, name, Tombstone, version, false)
 	return nil
 }
 
-// publish makes the caches follow a write that the store acknowledged.
+// publish makes the caches follow a write that the store acknowledged with
+// version.
 //
 // The local invalidation discards every L1 fill that began before it (it may
 // carry the old value). L2 then gets the new value (or a tombstone), which
 // makes Redis invalidate every other instance that read name; the Shared
 // tier returns only after this process has processed its own invalidation,
-// so the next read here cannot be served the old value by L2 either.
-// Last, reads stop joining a load that began before the write: it may have
-// read the old value.
+// so the next read here cannot be served the old value by L2 either. A
+// write that L2 did not take goes to the outbox, which retries it. Last,
+// reads stop joining a load that began before the write: it may have read
+// the old value.
 //
 // L1 is not filled here: see "Coherence" in the package documentation.
-func (c *Cache) publish(ctx context.Context, name string, val []byte, found bool) {
+func (c *Cache) publish(ctx context.Context, name string, val []byte, version uint64, found bool) {
 	defer c.flight.Forget(name)
 	c.local.Invalidate([]string{name})
 	if c.shared == nil {
 		return
 	}
-	err := c.shared.Set(context.WithoutCancel(ctx), name, val, c.ttl(found, c.cfg.TTL))
-	if err != nil {
+	ttl := c.ttl(found, c.cfg.TTL)
+	if _, err := c.shared.SetVersion(context.WithoutCancel(ctx), name, val, version, ttl); err != nil {
 		c.stats.l2Errors.Add(1)
+		// Queued before the write is acknowledged, so every later read here
+		// goes to the store until the retry lands.
+		c.outbox.put(name, publication{val: val, version: version, ttl: ttl})
+		return
 	}
-	// While the breaker is open the tier has already said that L2 is down;
-	// a line per write would only flood the log.
-	if err != nil && !errors.Is(err, ErrUnavailable) {
-		c.cfg.Logger.Warn("cannot publish write to L2; other instances may serve the old value until its TTL",
-			"user", name, "err", err)
-	}
+	c.outbox.landed(name, version)
 }
 
 // Ready reports the state of L2 ("ok", "degraded" or "disabled") and
@@ -321,6 +357,8 @@ type Stats struct {
 	StoreLoads, StoreErrors    uint64
 	// Coalesced counts callers that shared another caller's load.
 	Coalesced uint64
+	// Queued is the number of writes waiting to be retried into L2.
+	Queued uint64
 }
 
 type counters struct {
@@ -333,10 +371,14 @@ type counters struct {
 // Stats returns the counters since New.
 func (c *Cache) Stats() Stats {
 	s := &c.stats
-	return Stats{
+	st := Stats{
 		L1Hits: s.l1Hits.Load(), L1Misses: s.l1Misses.Load(),
 		L2Hits: s.l2Hits.Load(), L2Misses: s.l2Misses.Load(), L2Errors: s.l2Errors.Load(),
 		StoreLoads: s.storeLoads.Load(), StoreErrors: s.storeErrors.Load(),
 		Coalesced: s.coalesced.Load(),
 	}
+	if c.outbox != nil {
+		st.Queued = uint64(c.outbox.size.Load())
+	}
+	return st
 }

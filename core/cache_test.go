@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -53,11 +54,11 @@ func (s funcStore) Get(ctx context.Context, name string) (User, error) {
 	}
 	return s.GetFunc(ctx, name)
 }
-func (funcStore) Create(context.Context, User) error   { return nil }
-func (funcStore) Update(context.Context, User) error   { return nil }
-func (funcStore) Delete(context.Context, string) error { return nil }
-func (funcStore) Ping(context.Context) error           { return nil }
-func (funcStore) Close() error                         { return nil }
+func (funcStore) Create(context.Context, User) (uint64, error)   { return 1, nil }
+func (funcStore) Update(context.Context, User) (uint64, error)   { return 2, nil }
+func (funcStore) Delete(context.Context, string) (uint64, error) { return 3, nil }
+func (funcStore) Ping(context.Context) error                     { return nil }
+func (funcStore) Close() error                                   { return nil }
 
 // downShared is an L2 that is unreachable.
 type downShared struct{ mapTier }
@@ -66,7 +67,7 @@ func (*downShared) Get(context.Context, string) ([]byte, bool, error) {
 	return nil, false, ErrUnavailable
 }
 func (*downShared) Set(context.Context, string, []byte, time.Duration) error { return ErrUnavailable }
-func (*downShared) Add(context.Context, string, []byte, time.Duration) (bool, error) {
+func (*downShared) SetVersion(context.Context, string, []byte, uint64, time.Duration) (bool, error) {
 	return false, ErrUnavailable
 }
 func (*downShared) Status() string { return "degraded" }
@@ -81,6 +82,7 @@ func newCache(t *testing.T, cfg Config) (*Cache, *mapTier) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(c.Close)
 	return c, l1
 }
 
@@ -215,4 +217,94 @@ func TestLoadPanicIsAnError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "store bug") {
 		t.Fatalf("got %v; want an error naming the panic", err)
 	}
+}
+
+// flakyShared is an L2 on a map that fails while down is set, and records
+// the versions it was given.
+type flakyShared struct {
+	mapTier
+	down     atomic.Bool
+	versions map[string]uint64
+}
+
+func (f *flakyShared) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	if f.down.Load() {
+		return nil, false, ErrUnavailable
+	}
+	return f.mapTier.Get(ctx, key)
+}
+
+func (f *flakyShared) SetVersion(ctx context.Context, key string, val []byte, version uint64, ttl time.Duration) (bool, error) {
+	if f.down.Load() {
+		return false, ErrUnavailable
+	}
+	f.mu.Lock()
+	if f.versions[key] >= version && f.m[key] != nil {
+		f.mu.Unlock()
+		return false, nil
+	}
+	f.versions[key] = version
+	f.mu.Unlock()
+	return true, f.mapTier.Set(ctx, key, val, ttl)
+}
+
+func (f *flakyShared) Status() string { return "ok" }
+
+// A write that L2 did not take is retried until it lands, and meanwhile the
+// writer reads the key from the store, not from the stale L2.
+func TestFailedL2WritesAreRetried(t *testing.T) {
+	l2 := &flakyShared{mapTier: *newMapTier(), versions: map[string]uint64{}}
+	store := &versionedStore{users: map[string]User{"kiran": {Name: "kiran", Email: "old@example.com", Version: 1}}, next: 2}
+	c, _ := newCache(t, Config{Store: store, Shared: l2, RetryInterval: time.Millisecond})
+	ctx := context.Background()
+	if _, err := l2.SetVersion(ctx, "kiran", User{Name: "kiran", Email: "old@example.com"}.AppendJSON(nil), 1, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+
+	l2.down.Store(true)
+	if _, err := c.Update(ctx, User{Name: "kiran", Email: "new@example.com"}); err != nil {
+		t.Fatalf("Update with L2 down: %v", err)
+	}
+	if c.Stats().Queued != 1 {
+		t.Fatalf("Queued = %d; want 1", c.Stats().Queued)
+	}
+	l2.down.Store(false)
+	// Until the retry lands, the stale L2 must not answer the writer.
+	for c.Stats().Queued != 0 {
+		r, err := c.Get(ctx, "kiran")
+		if err != nil || !strings.Contains(string(r.Body), "new@example.com") {
+			t.Fatalf("read while the write is queued = %s from %v, %v; want the new email", r.Body, r.Source, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if v, _, _ := l2.mapTier.Get(ctx, "kiran"); !strings.Contains(string(v), "new@example.com") {
+		t.Fatalf("L2 holds %s after the retry; want the new email", v)
+	}
+}
+
+// versionedStore is a minimal Store with versions.
+type versionedStore struct {
+	funcStore
+	mu    sync.Mutex
+	users map[string]User
+	next  uint64
+}
+
+func (s *versionedStore) Get(_ context.Context, name string) (User, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[name]
+	if !ok {
+		return User{}, ErrNotFound
+	}
+	return u, nil
+}
+
+func (s *versionedStore) Update(_ context.Context, u User) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u.Version = s.next
+	s.next++
+	s.users[u.Name] = u
+	return u.Version, nil
 }

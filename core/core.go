@@ -22,6 +22,13 @@ var (
 type User struct {
 	Name  string
 	Email string
+	// Version orders the writes of one user: the store gives every
+	// committed Create, Update and Delete a version greater than any it gave
+	// before (across all users, so a name that is deleted and registered
+	// again keeps counting up). Versions start at 1; 0 means "no write",
+	// like a user that never existed. The caches use it so that a delayed
+	// write never replaces a newer one. It is not part of the rendered JSON.
+	Version uint64
 }
 
 // AppendJSON appends the rendered JSON of u, {"email":…,"username":…}, with
@@ -88,16 +95,19 @@ func AppendJSONString(dst []byte, s string) []byte {
 
 // Store is the source of truth for users. Every method honours ctx's
 // deadline. Implementations are safe for concurrent use.
+//
+// The write methods return the version that the store gave the write (see
+// User.Version). When they return a nil error the write is durable.
 type Store interface {
-	// Get returns the user, or ErrNotFound.
+	// Get returns the user with its current version, or ErrNotFound.
 	Get(ctx context.Context, name string) (User, error)
-	// Create adds u atomically, or returns ErrExists and changes nothing.
-	// When it returns nil, u is durable.
-	Create(ctx context.Context, u User) error
+	// Create adds u (its Version is ignored) atomically, or returns
+	// ErrExists and changes nothing.
+	Create(ctx context.Context, u User) (version uint64, err error)
 	// Update replaces the email of an existing user, or returns ErrNotFound.
-	Update(ctx context.Context, u User) error
+	Update(ctx context.Context, u User) (version uint64, err error)
 	// Delete removes a user, or returns ErrNotFound.
-	Delete(ctx context.Context, name string) error
+	Delete(ctx context.Context, name string) (version uint64, err error)
 	// Ping reports whether the store can serve.
 	Ping(ctx context.Context) error
 	// Close releases the store; calls after Close fail.
@@ -119,14 +129,16 @@ type Tier interface {
 
 // Shared is the tier that all instances share (L2). Besides Tier's rules:
 // it reports every change of a key that this process read through it to the
-// Invalidator it was built with, and Set, Add and Del return only after this
+// Invalidator it was built with, and its writes return only after this
 // process has processed the invalidation that the write caused.
 type Shared interface {
 	Tier
-	// Add stores val only when key holds nothing and reports whether it did.
-	// A fill after a store load uses it, so that it never overwrites a value
-	// that a concurrent write stored after the load.
-	Add(ctx context.Context, key string, val []byte, ttl time.Duration) (bool, error)
+	// SetVersion stores val under key for ttl unless key holds a value
+	// stored with a version ≥ version, atomically; it reports whether it
+	// stored. A value stored by Tier.Set has version 0. Writes that reach
+	// L2 out of order (two writers, a delayed retry, a fill that loaded
+	// before a write) thus leave the newest value in place.
+	SetVersion(ctx context.Context, key string, val []byte, version uint64, ttl time.Duration) (bool, error)
 	// Status is "ok" while the tier serves and "degraded" while it is
 	// unreachable (its breaker is open).
 	Status() string

@@ -21,10 +21,10 @@ import (
 // a Func field is set.
 type fakeStore struct {
 	core.Store
-	CreateFunc func(ctx context.Context, u core.User) error
+	CreateFunc func(ctx context.Context, u core.User) (uint64, error)
 }
 
-func (f *fakeStore) Create(ctx context.Context, u core.User) error {
+func (f *fakeStore) Create(ctx context.Context, u core.User) (uint64, error) {
 	if f.CreateFunc != nil {
 		return f.CreateFunc(ctx, u)
 	}
@@ -57,7 +57,9 @@ func (f *fakeShared) Set(_ context.Context, key string, val []byte, _ time.Durat
 	return nil
 }
 
-func (f *fakeShared) Add(_ context.Context, key string, val []byte, _ time.Duration) (bool, error) {
+// SetVersion stores val unless key holds a value; the fake keeps no
+// versions, which the server's tests do not need.
+func (f *fakeShared) SetVersion(_ context.Context, key string, val []byte, _ uint64, _ time.Duration) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.m[key]; ok {

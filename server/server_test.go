@@ -127,12 +127,12 @@ func TestSpec(t *testing.T) {
 	exactLimit := kiranReq + strings.Repeat(" ", maxBodySize-len(kiranReq))
 
 	failingCreate := envConfig{store: func(m *memory.Store) core.Store {
-		return &fakeStore{Store: m, CreateFunc: func(context.Context, core.User) error {
-			return errors.New("disk on fire")
+		return &fakeStore{Store: m, CreateFunc: func(context.Context, core.User) (uint64, error) {
+			return 0, errors.New("disk on fire")
 		}}
 	}}
 	panickingCreate := envConfig{store: func(m *memory.Store) core.Store {
-		return &fakeStore{Store: m, CreateFunc: func(context.Context, core.User) error {
+		return &fakeStore{Store: m, CreateFunc: func(context.Context, core.User) (uint64, error) {
 			panic("boom in store")
 		}}
 	}}

@@ -29,7 +29,7 @@ func BenchmarkCreate(b *testing.B) {
 				}
 				for pb.Next() {
 					name := "user" + strconv.FormatInt(next.Add(1), 10)
-					if err := s.Create(b.Context(), core.User{Name: name, Email: name + "@example.com"}); err != nil {
+					if _, err := s.Create(b.Context(), core.User{Name: name, Email: name + "@example.com"}); err != nil {
 						b.Error(err)
 						return
 					}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,14 +104,45 @@ func Open(path string, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// record is the stored value of a user. JSON lets it gain fields without a
-// migration.
+// record is the stored value of a user, {"email":…,"username":…,"version":N}.
+// JSON lets it gain fields without a migration; a record written before
+// versions existed reads as version 0, below every version given since.
+//
+// Version comes last and is omitted when 0 so that a caller can encode the
+// rest of the record and leave the writer only the version to append: see
+// encodeRecord and appendVersion.
 type record struct {
 	Email    string `json:"email"`
 	Username string `json:"username"`
+	Version  uint64 `json:"version,omitempty"`
 }
 
-// Get returns the user, or core.ErrNotFound. It does not wait for the writer.
+// versionField is what appendVersion puts between the username and the
+// number.
+const versionField = `,"version":`
+
+// encodeRecord returns u's record without its version and closing brace, with
+// room for appendVersion to finish it without allocating. The caller encodes,
+// so that the writer, through which all writes pass one at a time, only
+// appends a number.
+func encodeRecord(u core.User) ([]byte, error) {
+	enc, err := json.Marshal(record{Email: u.Email, Username: u.Name})
+	if err != nil {
+		return nil, err
+	}
+	const room = len(versionField) + len("18446744073709551615}")
+	return slices.Grow(enc[:len(enc)-1], room), nil
+}
+
+// appendVersion completes a record that encodeRecord began.
+func appendVersion(prefix []byte, version uint64) []byte {
+	val := append(prefix, versionField...)
+	val = strconv.AppendUint(val, version, 10)
+	return append(val, '}')
+}
+
+// Get returns the user with the version of its last write, or
+// core.ErrNotFound. It does not wait for the writer.
 func (s *Store) Get(ctx context.Context, name string) (core.User, error) {
 	if err := ctx.Err(); err != nil {
 		return core.User{}, err
@@ -132,23 +165,24 @@ func (s *Store) Get(ctx context.Context, name string) (core.User, error) {
 	if err != nil {
 		return core.User{}, fmt.Errorf("bolt: cannot get %q: %w", name, err)
 	}
-	return core.User{Name: name, Email: rec.Email}, nil
+	return core.User{Name: name, Email: rec.Email, Version: rec.Version}, nil
 }
 
-// Create adds u, or returns core.ErrExists. It returns nil once u is on disk.
-func (s *Store) Create(ctx context.Context, u core.User) error {
+// Create adds u, or returns core.ErrExists. It returns u's version and a nil
+// error once u is on disk.
+func (s *Store) Create(ctx context.Context, u core.User) (uint64, error) {
 	return s.write(ctx, opCreate, u)
 }
 
 // Update replaces the email of an existing user, or returns core.ErrNotFound.
-// It returns nil once the change is on disk.
-func (s *Store) Update(ctx context.Context, u core.User) error {
+// It returns the new version and a nil error once the change is on disk.
+func (s *Store) Update(ctx context.Context, u core.User) (uint64, error) {
 	return s.write(ctx, opUpdate, u)
 }
 
-// Delete removes a user, or returns core.ErrNotFound. It returns nil once the
-// removal is on disk.
-func (s *Store) Delete(ctx context.Context, name string) error {
+// Delete removes a user, or returns core.ErrNotFound. It returns the version
+// of the removal and a nil error once the removal is on disk.
+func (s *Store) Delete(ctx context.Context, name string) (uint64, error) {
 	return s.write(ctx, opDelete, core.User{Name: name})
 }
 
@@ -214,44 +248,46 @@ const (
 	abandoned
 )
 
-// request is one queued write. The writer sets err and then closes done.
+// request is one queued write. The writer sets version and err and then
+// closes done.
 type request struct {
-	op    op
-	key   []byte
-	val   []byte // nil for delete
-	state atomic.Int32
-	err   error
-	done  chan struct{}
+	op      op
+	key     []byte
+	val     []byte // from encodeRecord; nil for delete
+	state   atomic.Int32
+	version uint64 // 0 unless err is nil
+	err     error
+	done    chan struct{}
 }
 
 // write queues a request for the writer and waits for its outcome.
-func (s *Store) write(ctx context.Context, o op, u core.User) error {
+func (s *Store) write(ctx context.Context, o op, u core.User) (uint64, error) {
 	if err := ctx.Err(); err != nil {
-		return err // never queued, so certainly not written
+		return 0, err // never queued, so certainly not written
 	}
 	r := &request{op: o, key: []byte(u.Name), done: make(chan struct{})}
 	if o != opDelete {
-		val, err := json.Marshal(record{Email: u.Email, Username: u.Name})
+		val, err := encodeRecord(u)
 		if err != nil {
-			return fmt.Errorf("bolt: cannot encode %q: %w", u.Name, err)
+			return 0, fmt.Errorf("bolt: cannot encode %q: %w", u.Name, err)
 		}
 		r.val = val
 	}
 	if err := s.enqueue(ctx, r); err != nil {
-		return err
+		return 0, err
 	}
 	select {
 	case <-r.done:
-		return r.err
+		return r.version, r.err
 	case <-ctx.Done():
 		// Race with the writer, which CASes pending→taken before it
 		// applies r. If we win, the writer skips r and nothing is written.
 		// If it won, r is in a transaction whose outcome we must report.
 		if r.state.CompareAndSwap(pending, abandoned) {
-			return ctx.Err()
+			return 0, ctx.Err()
 		}
 		<-r.done
-		return r.err
+		return r.version, r.err
 	}
 }
 
@@ -312,7 +348,7 @@ func (s *Store) commit(batch []*request) {
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketName)
 		for _, r := range reqs {
-			r.err = apply(b, r)
+			r.version, r.err = apply(b, r)
 		}
 		return nil
 	})
@@ -322,6 +358,9 @@ func (s *Store) commit(batch []*request) {
 	}
 	for _, r := range reqs {
 		if err != nil {
+			// The sequence rolled back with the transaction, so the
+			// version that apply drew was never given.
+			r.version = 0
 			r.err = fmt.Errorf("bolt: cannot commit %s of %q: %w", r.op, r.key, err)
 		}
 		close(r.done)
@@ -329,24 +368,34 @@ func (s *Store) commit(batch []*request) {
 }
 
 // apply decides one request inside the writer's transaction, which sees the
-// batch's earlier requests. bbolt's Put and Delete validate before they
-// change anything, so a failed request leaves the transaction usable for the
-// others.
-func apply(b *bbolt.Bucket, r *request) error {
+// batch's earlier requests, and returns the version it gave the request.
+// bbolt's Put and Delete validate before they change anything, so a failed
+// request leaves the transaction usable for the others.
+//
+// The version is the bucket's sequence, which bbolt stores in the bucket and
+// so commits with the write: it keeps increasing across deletes, restarts and
+// kill -9, and it is drawn in queue order, the order in which the requests
+// are applied. A request refused with core.ErrExists or core.ErrNotFound
+// draws none; one whose Put or Delete fails after the draw leaves a gap,
+// which the contract allows.
+func apply(b *bbolt.Bucket, r *request) (uint64, error) {
 	exists := b.Get(r.key) != nil
-	var err error
 	switch {
 	case r.op == opCreate && exists:
-		return core.ErrExists
+		return 0, core.ErrExists
 	case r.op != opCreate && !exists:
-		return core.ErrNotFound
+		return 0, core.ErrNotFound
+	}
+	version, err := b.NextSequence()
+	switch {
+	case err != nil:
 	case r.op == opDelete:
 		err = b.Delete(r.key)
 	default:
-		err = b.Put(r.key, r.val)
+		err = b.Put(r.key, appendVersion(r.val, version))
 	}
 	if err != nil {
-		return fmt.Errorf("bolt: cannot %s %q: %w", r.op, r.key, err)
+		return 0, fmt.Errorf("bolt: cannot %s %q: %w", r.op, r.key, err)
 	}
-	return nil
+	return version, nil
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 	"github.com/tiercache/tiercache/backends/bolt"
 	"github.com/tiercache/tiercache/core"
 	"github.com/tiercache/tiercache/core/coretest"
+	"go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
 
@@ -65,7 +65,7 @@ func TestGroupCommit(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			errs[i] = s.Create(t.Context(), user(i))
+			_, errs[i] = s.Create(t.Context(), user(i))
 		})
 	}
 	close(start)
@@ -91,32 +91,37 @@ func TestGroupCommit(t *testing.T) {
 }
 
 // A caller whose ctx ends while its write is in flight gets an answer that
-// matches the file: nil means written, a ctx error means not written.
+// matches the file: nil and a version mean written with that version, a ctx
+// error means not written.
 func TestCancelAnswerMatchesDisk(t *testing.T) {
 	s, _ := open(t)
 	const n = 200
 	var wg sync.WaitGroup
 	errs := make([]error, n)
+	versions := make([]uint64, n)
 	for i := range n {
 		wg.Go(func() {
 			timeout := time.Duration(rand.IntN(3000)) * time.Microsecond
 			ctx, cancel := context.WithTimeout(t.Context(), timeout)
 			defer cancel()
-			errs[i] = s.Create(ctx, user(i))
+			versions[i], errs[i] = s.Create(ctx, user(i))
 		})
 	}
 	wg.Wait()
 	var written, abandoned int
 	for i, err := range errs {
-		_, getErr := s.Get(t.Context(), user(i).Name)
+		got, getErr := s.Get(t.Context(), user(i).Name)
 		switch {
 		case err == nil:
 			written++
-			if getErr != nil {
-				t.Errorf("Create %d returned nil; Get: got %v; want nil", i, getErr)
+			if getErr != nil || got.Version != versions[i] || versions[i] == 0 {
+				t.Errorf("Create %d returned %d, nil; Get: got version %d, %v; want %d, nil", i, versions[i], got.Version, getErr, versions[i])
 			}
 		case errors.Is(err, context.DeadlineExceeded):
 			abandoned++
+			if versions[i] != 0 {
+				t.Errorf("Create %d returned %d, %v; want 0 with an error", i, versions[i], err)
+			}
 			if !errors.Is(getErr, core.ErrNotFound) {
 				t.Errorf("Create %d returned %v; Get: got %v; want %v", i, err, getErr, core.ErrNotFound)
 			}
@@ -130,25 +135,121 @@ func TestCancelAnswerMatchesDisk(t *testing.T) {
 func TestReopen(t *testing.T) {
 	s, path := open(t)
 	const n = 10
+	want := make([]core.User, n)
 	for i := range n {
-		if err := s.Create(t.Context(), user(i)); err != nil {
+		want[i] = user(i)
+		v, err := s.Create(t.Context(), want[i])
+		if err != nil {
 			t.Fatalf("Create: got %v; want nil", err)
 		}
+		want[i].Version = v
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: got %v; want nil", err)
 	}
-	s, err := bolt.Open(path, bolt.Config{})
-	if err != nil {
-		t.Fatalf("second Open: got %v; want nil", err)
-	}
-	defer s.Close()
+	s = reopen(t, path)
 	for i := range n {
-		got, err := s.Get(t.Context(), user(i).Name)
-		if err != nil || got != user(i) {
-			t.Errorf("Get: got %v, %v; want %v, nil", got, err, user(i))
+		got, err := s.Get(t.Context(), want[i].Name)
+		if err != nil || got != want[i] {
+			t.Errorf("Get: got %+v, %v; want %+v, nil", got, err, want[i])
 		}
 	}
+}
+
+// The version sequence lives in the file, so a Store opened again goes on
+// from where the last one stopped, for new names, for existing ones and for
+// a name whose deletion was the last write before Close.
+func TestVersionsAfterReopen(t *testing.T) {
+	s, path := open(t)
+	ctx := t.Context()
+	var last uint64
+	write := func(op string, v uint64, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: got %v; want nil", op, err)
+		}
+		if v <= last {
+			t.Errorf("%s: got version %d; want > %d", op, v, last)
+		}
+		last = v
+	}
+	for round := range 3 {
+		v, err := s.Create(ctx, user(round))
+		write(fmt.Sprintf("round %d: Create %s", round, user(round).Name), v, err)
+		v, err = s.Create(ctx, user(100))
+		write(fmt.Sprintf("round %d: Create user100", round), v, err)
+		user0 := core.User{Name: "user0", Email: fmt.Sprintf("round%d@example.com", round)}
+		user0.Version, err = s.Update(ctx, user0)
+		write(fmt.Sprintf("round %d: Update user0", round), user0.Version, err)
+		v, err = s.Delete(ctx, "user100")
+		write(fmt.Sprintf("round %d: Delete user100", round), v, err)
+		if err := s.Close(); err != nil {
+			t.Fatalf("round %d: Close: got %v; want nil", round, err)
+		}
+		s = reopen(t, path)
+		got, err := s.Get(ctx, "user0")
+		if err != nil || got != user0 {
+			t.Errorf("round %d: Get user0 after Open: got %+v, %v; want %+v, nil", round, got, err, user0)
+		}
+	}
+}
+
+// The record on disk is {"email":…,"username":…,"version":N}, and one
+// written before versions existed reads as version 0 and is outranked by its
+// next write.
+func TestRecordFormat(t *testing.T) {
+	s, path := open(t)
+	u := core.User{Name: "kiran", Email: "<kiran>@example.com"}
+	v, err := s.Create(t.Context(), u)
+	if err != nil {
+		t.Fatalf("Create: got %v; want nil", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: got %v; want nil", err)
+	}
+
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatalf("bbolt.Open: got %v; want nil", err)
+	}
+	legacy := core.User{Name: "old", Email: "old@example.com"}
+	var stored string
+	err = db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte("users"))
+		stored = string(b.Get([]byte(u.Name)))
+		return b.Put([]byte(legacy.Name), []byte(`{"email":"old@example.com","username":"old"}`))
+	})
+	if closeErr := db.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		t.Fatalf("cannot edit the file: %v", err)
+	}
+	want := fmt.Sprintf(`{"email":"\u003ckiran\u003e@example.com","username":"kiran","version":%d}`, v)
+	if stored != want {
+		t.Errorf("stored record: got %s; want %s", stored, want)
+	}
+
+	s = reopen(t, path)
+	got, err := s.Get(t.Context(), legacy.Name)
+	if err != nil || got != legacy {
+		t.Errorf("Get of a record without version: got %+v, %v; want %+v, nil", got, err, legacy)
+	}
+	updated, err := s.Update(t.Context(), core.User{Name: legacy.Name, Email: "new@example.com"})
+	if err != nil || updated <= v {
+		t.Errorf("Update of a record without version: got %d, %v; want > %d, nil", updated, err, v)
+	}
+}
+
+// reopen opens the Store at path again and closes it when the test ends.
+func reopen(t *testing.T, path string) *bolt.Store {
+	t.Helper()
+	s, err := bolt.Open(path, bolt.Config{})
+	if err != nil {
+		t.Fatalf("Open again: got %v; want nil", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }
 
 // bbolt's flock belongs to the open file, so a second Store in the same
@@ -193,7 +294,7 @@ func TestDurableAfterKill(t *testing.T) {
 		t.Fatalf("cannot start the writer: %v", err)
 	}
 
-	var acked []string
+	acked := map[string]uint64{} // version by name
 	first := make(chan struct{})
 	eof := make(chan struct{})
 	go func() {
@@ -204,11 +305,13 @@ func TestDurableAfterKill(t *testing.T) {
 			if err != nil {
 				return // a line cut short by the kill was not acknowledged
 			}
-			if name, ok := bytes.CutPrefix([]byte(line), []byte("ack ")); ok {
+			var name string
+			var version uint64
+			if _, err := fmt.Sscanf(line, "ack %s %d\n", &name, &version); err == nil {
 				if len(acked) == 0 {
 					close(first)
 				}
-				acked = append(acked, string(bytes.TrimSuffix(name, []byte("\n"))))
+				acked[name] = version
 			}
 		}
 	}()
@@ -236,17 +339,25 @@ func TestDurableAfterKill(t *testing.T) {
 		t.Fatalf("Open after kill: got %v; want nil", err)
 	}
 	defer s.Close()
-	for _, name := range acked {
-		if _, err := s.Get(t.Context(), name); err != nil {
-			t.Errorf("Get %s, acknowledged before the kill: got %v; want nil", name, err)
+	var maxAcked uint64
+	for name, version := range acked {
+		got, err := s.Get(t.Context(), name)
+		if err != nil || got.Version != version {
+			t.Errorf("Get %s, acknowledged with version %d before the kill: got version %d, %v; want %d, nil", name, version, got.Version, err, version)
 		}
+		maxAcked = max(maxAcked, version)
+	}
+	// The sequence was committed with the writes, so it did not go back.
+	v, err := s.Create(t.Context(), user(0))
+	if err != nil || v <= maxAcked {
+		t.Errorf("Create after the kill: got %d, %v; want > %d, nil", v, err, maxAcked)
 	}
 	t.Logf("%d acknowledged writes survived kill -9", len(acked))
 }
 
 // TestHelperBoltWriter is the child process of TestDurableAfterKill. It
-// creates users from 8 goroutines and prints "ack NAME" for each Create that
-// returned nil, until it is killed or 10 seconds have passed.
+// creates users from 8 goroutines and prints "ack NAME VERSION" for each
+// Create that returned nil, until it is killed or 10 seconds have passed.
 func TestHelperBoltWriter(t *testing.T) {
 	path := os.Getenv(helperEnv)
 	if path == "" {
@@ -265,7 +376,7 @@ func TestHelperBoltWriter(t *testing.T) {
 		wg.Go(func() {
 			for i := 0; ctx.Err() == nil; i++ {
 				name := fmt.Sprintf("w%d-%d", g, i)
-				err := s.Create(ctx, core.User{Name: name, Email: name + "@example.com"})
+				v, err := s.Create(ctx, core.User{Name: name, Email: name + "@example.com"})
 				if err != nil {
 					if ctx.Err() == nil {
 						t.Errorf("Create %s: %v", name, err)
@@ -273,7 +384,7 @@ func TestHelperBoltWriter(t *testing.T) {
 					return
 				}
 				mu.Lock()
-				_, err = io.WriteString(os.Stdout, "ack "+name+"\n")
+				_, err = fmt.Fprintf(os.Stdout, "ack %s %d\n", name, v)
 				mu.Unlock()
 				if err != nil {
 					return

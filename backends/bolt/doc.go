@@ -7,6 +7,17 @@
 // fsynced: it survives kill -9 of the process, and a power cut as far as the
 // disk honours fsync. Reads see every write acknowledged before they began.
 //
+// # Versions
+//
+// Each user is stored as {"email":…,"username":…,"version":N}. N comes from
+// the sequence of the users bucket, which bbolt keeps in the file and commits
+// in the same transaction as the write, so versions keep increasing across
+// deletes, re-registrations, restarts and crashes: a sequence step can only
+// be lost together with the write it was drawn for, whose caller was then
+// not given it. Create, Update and Delete return the version of their write;
+// a refused one (core.ErrExists, core.ErrNotFound) draws no version and
+// changes nothing. Versions may skip numbers but never repeat or go back.
+//
 // # Group commit
 //
 // bbolt allows one write transaction at a time, and each commit costs fsyncs.
@@ -16,10 +27,11 @@
 // lone client pays one commit and waits for nothing else; concurrent clients
 // queue while a commit is in flight and share the next one, so throughput
 // grows with concurrency instead of being capped at one write per fsync.
-// Outcomes are decided in queue order inside the transaction, so of two
-// Creates of one name in one batch the first wins and the second gets
-// core.ErrExists. If the transaction fails, every request in it gets the
-// error and none of them is applied.
+// Outcomes and versions are decided in queue order inside the transaction,
+// so of two Creates of one name in one batch the first wins and the second
+// gets core.ErrExists, and a later write of a user in the batch gets a higher
+// version than an earlier one. If the transaction fails, every request in it
+// gets the error and no version, and none of them is applied.
 //
 // A write whose ctx ends while it is still queued is abandoned and writes
 // nothing. Once the writer has taken it, its caller waits for the commit

@@ -12,19 +12,27 @@ var errClosed = errors.New("memory: store closed")
 
 // Store is a core.Store in a map. Its zero value is not usable; call New.
 type Store struct {
-	mu     sync.RWMutex
-	emails map[string]string // by user name
-	closed bool
+	mu      sync.RWMutex
+	users   map[string]entry // by user name
+	version uint64           // the last version given, across all users
+	closed  bool
+}
+
+// entry is the stored state of one user.
+type entry struct {
+	email   string
+	version uint64
 }
 
 var _ core.Store = (*Store)(nil)
 
 // New returns an empty Store.
 func New() *Store {
-	return &Store{emails: make(map[string]string)}
+	return &Store{users: make(map[string]entry)}
 }
 
-// Get returns the user, or core.ErrNotFound.
+// Get returns the user with the version of its last write, or
+// core.ErrNotFound.
 func (s *Store) Get(ctx context.Context, name string) (core.User, error) {
 	if err := ctx.Err(); err != nil {
 		return core.User{}, err
@@ -34,55 +42,66 @@ func (s *Store) Get(ctx context.Context, name string) (core.User, error) {
 	if s.closed {
 		return core.User{}, errClosed
 	}
-	email, ok := s.emails[name]
+	e, ok := s.users[name]
 	if !ok {
 		return core.User{}, core.ErrNotFound
 	}
-	return core.User{Name: name, Email: email}, nil
+	return core.User{Name: name, Email: e.email, Version: e.version}, nil
 }
 
-// Create adds u, or returns core.ErrExists.
-func (s *Store) Create(ctx context.Context, u core.User) error {
-	return s.write(ctx, func() error {
-		if _, ok := s.emails[u.Name]; ok {
-			return core.ErrExists
+// Create adds u and returns its version, or returns core.ErrExists.
+func (s *Store) Create(ctx context.Context, u core.User) (uint64, error) {
+	return s.write(ctx, func() (uint64, error) {
+		if _, ok := s.users[u.Name]; ok {
+			return 0, core.ErrExists
 		}
-		s.emails[u.Name] = u.Email
-		return nil
+		v := s.nextVersion()
+		s.users[u.Name] = entry{email: u.Email, version: v}
+		return v, nil
 	})
 }
 
-// Update replaces the email of an existing user, or returns core.ErrNotFound.
-func (s *Store) Update(ctx context.Context, u core.User) error {
-	return s.write(ctx, func() error {
-		if _, ok := s.emails[u.Name]; !ok {
-			return core.ErrNotFound
+// Update replaces the email of an existing user and returns the new version,
+// or returns core.ErrNotFound.
+func (s *Store) Update(ctx context.Context, u core.User) (uint64, error) {
+	return s.write(ctx, func() (uint64, error) {
+		if _, ok := s.users[u.Name]; !ok {
+			return 0, core.ErrNotFound
 		}
-		s.emails[u.Name] = u.Email
-		return nil
+		v := s.nextVersion()
+		s.users[u.Name] = entry{email: u.Email, version: v}
+		return v, nil
 	})
 }
 
-// Delete removes a user, or returns core.ErrNotFound.
-func (s *Store) Delete(ctx context.Context, name string) error {
-	return s.write(ctx, func() error {
-		if _, ok := s.emails[name]; !ok {
-			return core.ErrNotFound
+// Delete removes a user and returns the version of the removal, or returns
+// core.ErrNotFound.
+func (s *Store) Delete(ctx context.Context, name string) (uint64, error) {
+	return s.write(ctx, func() (uint64, error) {
+		if _, ok := s.users[name]; !ok {
+			return 0, core.ErrNotFound
 		}
-		delete(s.emails, name)
-		return nil
+		delete(s.users, name)
+		return s.nextVersion(), nil
 	})
+}
+
+// nextVersion returns a version greater than any given before. The caller
+// holds the write lock.
+func (s *Store) nextVersion() uint64 {
+	s.version++
+	return s.version
 }
 
 // write runs f under the write lock, unless ctx has ended or s is closed.
-func (s *Store) write(ctx context.Context, f func() error) error {
+func (s *Store) write(ctx context.Context, f func() (uint64, error)) (uint64, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return errClosed
+		return 0, errClosed
 	}
 	return f()
 }
@@ -105,6 +124,6 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	s.emails = nil
+	s.users = nil
 	return nil
 }

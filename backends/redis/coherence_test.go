@@ -34,7 +34,8 @@ func newInstance(t *testing.T, srv *redistest.Server, store core.Store, prefix s
 	}
 	t.Cleanup(l1.Close)
 	local := core.NewLocal(l1)
-	l2, err := redis.New(redis.Config{URL: srv.URL(), Prefix: prefix, Invalidator: local, Timeout: time.Second})
+	// 200ms: generous for -race on 2 cores, short enough for the outage tests.
+	l2, err := redis.New(redis.Config{URL: srv.URL(), Prefix: prefix, Invalidator: local, Timeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,6 +44,7 @@ func newInstance(t *testing.T, srv *redistest.Server, store core.Store, prefix s
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(cache.Close)
 	return &instance{local: local, l2: l2, cache: cache}
 }
 
@@ -257,7 +259,7 @@ func (s *countingStore) Get(ctx context.Context, name string) (core.User, error)
 func TestStampede(t *testing.T) {
 	srv := redistest.Start(t)
 	mem := memory.New()
-	if err := mem.Create(ctx, core.User{Name: "hot", Email: "hot@example.com"}); err != nil {
+	if _, err := mem.Create(ctx, core.User{Name: "hot", Email: "hot@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	store := &countingStore{Store: mem, release: make(chan struct{})}
@@ -300,5 +302,84 @@ func TestStampede(t *testing.T) {
 	}
 	if got := store.loads.Load(); got != 1 {
 		t.Fatalf("store loads = %d; want 1", got)
+	}
+}
+
+// holdingStore holds an Update of one email after the store committed it,
+// so that its publish reaches Redis after a later write's.
+type holdingStore struct {
+	core.Store
+	email   string
+	release chan struct{}
+}
+
+func (s *holdingStore) Update(ctx context.Context, u core.User) (uint64, error) {
+	v, err := s.Store.Update(ctx, u)
+	if u.Email == s.email {
+		<-s.release
+	}
+	return v, err
+}
+
+// Two writes that commit in one order and reach Redis in the other leave
+// the newer value everywhere: versions order the L2 writes.
+func TestOutOfOrderPublishes(t *testing.T) {
+	srv := redistest.Start(t)
+	mem := memory.New()
+	if _, err := mem.Create(ctx, core.User{Name: "hot", Email: "0@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	held := &holdingStore{Store: mem, email: "first@example.com", release: make(chan struct{})}
+	a := newInstance(t, srv, held, "order:")
+	b := newInstance(t, srv, mem, "order:")
+
+	firstDone := make(chan error, 1)
+	go func() {
+		_, err := a.cache.Update(ctx, core.User{Name: "hot", Email: "first@example.com"})
+		firstDone <- err
+	}()
+	waitFor(t, "the first update to commit", func() bool {
+		u, err := mem.Get(ctx, "hot")
+		return err == nil && u.Email == "first@example.com"
+	})
+	if _, err := b.cache.Update(ctx, core.User{Name: "hot", Email: "second@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	close(held.release) // now the first update publishes, late
+	if err := <-firstDone; err != nil {
+		t.Fatal(err)
+	}
+	a.settle(t, "hot", "second@example.com")
+	b.settle(t, "hot", "second@example.com")
+}
+
+// A write acknowledged while this instance's breaker is open reaches L2 once
+// Redis answers again, so other instances stop serving the old value.
+func TestWriteDuringOutageReachesOtherInstances(t *testing.T) {
+	srv := redistest.Start(t)
+	store := memory.New()
+	a := newInstance(t, srv, store, "outage:")
+	b := newInstance(t, srv, store, "outage:")
+	if _, err := a.cache.Create(ctx, core.User{Name: "hot", Email: "old@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	b.settle(t, "hot", "old@example.com")
+
+	srv.Pause()
+	waitFor(t, "a's breaker to open", func() bool {
+		a.cache.Get(ctx, fmt.Sprintf("probe-%d", time.Now().UnixNano()))
+		return a.l2.Status() == "degraded"
+	})
+	srv.Resume()
+	if _, err := a.cache.Update(ctx, core.User{Name: "hot", Email: "new@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := a.read(t, "hot"); got != "new@example.com" {
+		t.Fatalf("writer reads %q after its update during the outage; want new@example.com", got)
+	}
+	b.settle(t, "hot", "new@example.com")
+	a.settle(t, "hot", "new@example.com")
+	if q := a.cache.Stats().Queued; q != 0 {
+		t.Fatalf("Queued = %d after recovery; want 0", q)
 	}
 }

@@ -1,11 +1,13 @@
 package redis
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,9 +59,11 @@ type Tier struct {
 
 	open     atomic.Bool  // breaker
 	failures atomic.Int32 // consecutive failed calls
-	stop     chan struct{}
-	wg       sync.WaitGroup
-	once     sync.Once
+
+	mu     sync.Mutex // orders probe starts before Close's wait
+	closed bool
+	stop   chan struct{}
+	probes sync.WaitGroup
 }
 
 var _ core.Shared = (*Tier)(nil)
@@ -150,6 +154,50 @@ func (t *Tier) onInvalidations(ms []rueidis.RedisMessage) {
 	}
 }
 
+// Values are stored as {"v":VERSION,"d":VAL}: JSON when VAL is, readable
+// with redis-cli, and with the version where the SetVersion script can find
+// it without decoding. Tier.Set stores version 0.
+const (
+	valuePrefix = `{"v":`
+	dataField   = `,"d":`
+)
+
+func wrap(val []byte, version uint64) string {
+	b := make([]byte, 0, len(valuePrefix)+20+len(dataField)+len(val)+1)
+	b = append(b, valuePrefix...)
+	b = strconv.AppendUint(b, version, 10)
+	b = append(b, dataField...)
+	b = append(b, val...)
+	return string(append(b, '}'))
+}
+
+// unwrap returns VAL of a stored value, or false for a value that this
+// package did not write.
+func unwrap(v []byte) ([]byte, bool) {
+	if !bytes.HasPrefix(v, []byte(valuePrefix)) || len(v) == 0 || v[len(v)-1] != '}' {
+		return nil, false
+	}
+	i := bytes.Index(v, []byte(dataField))
+	if i < 0 {
+		return nil, false
+	}
+	return v[i+len(dataField) : len(v)-1], true
+}
+
+// setVersionScript stores ARGV[2] with a PX of ARGV[3] unless the key holds
+// a value with a version ≥ ARGV[1]. Versions are compared as decimal
+// strings (longer is larger), since Lua numbers lose integers past 2^53.
+// A value that this package did not write is replaced.
+const setVersionScript = `
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local v = string.match(cur, '^{"v":(%d+),')
+  local new = ARGV[1]
+  if v and (#v > #new or (#v == #new and v >= new)) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1`
+
 // Get reads key through rueidis' client-side cache; Redis tracks it for
 // this connection from then on.
 func (t *Tier) Get(ctx context.Context, key string) ([]byte, bool, error) {
@@ -167,20 +215,24 @@ func (t *Tier) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	if err = t.result(err); err != nil {
 		return nil, false, fmt.Errorf("redis: cannot get: %w", err)
 	}
-	return v, true, nil
+	val, ok := unwrap(v)
+	return val, ok, nil
 }
 
-// Set stores val under key for ttl, replacing any value.
+// Set stores val under key for ttl with version 0, replacing any value.
 func (t *Tier) Set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
 	k := t.cfg.Prefix + key
-	_, err := t.write(ctx, k, t.client.B().Set().Key(k).Value(rueidis.BinaryString(val)).PxMilliseconds(ttl.Milliseconds()).Build())
+	_, err := t.write(ctx, k, t.client.B().Set().Key(k).Value(wrap(val, 0)).PxMilliseconds(ttl.Milliseconds()).Build())
 	return err
 }
 
-// Add stores val only when key holds nothing (SET NX).
-func (t *Tier) Add(ctx context.Context, key string, val []byte, ttl time.Duration) (bool, error) {
+// SetVersion stores val under key for ttl unless key holds a version ≥
+// version, atomically (a Lua script).
+func (t *Tier) SetVersion(ctx context.Context, key string, val []byte, version uint64, ttl time.Duration) (bool, error) {
 	k := t.cfg.Prefix + key
-	return t.write(ctx, k, t.client.B().Set().Key(k).Value(rueidis.BinaryString(val)).Nx().PxMilliseconds(ttl.Milliseconds()).Build())
+	cmd := t.client.B().Eval().Script(setVersionScript).Numkeys(1).Key(k).
+		Arg(strconv.FormatUint(version, 10), wrap(val, version), strconv.FormatInt(ttl.Milliseconds(), 10)).Build()
+	return t.write(ctx, k, cmd)
 }
 
 // Del removes key.
@@ -191,8 +243,8 @@ func (t *Tier) Del(ctx context.Context, key string) error {
 }
 
 // write sends cmd and a barrier read of key on the same connection (see
-// "Read-your-writes"). It reports false when cmd answered nil (SET NX that
-// did not set).
+// "Read-your-writes"). It reports whether cmd stored: false when it answered
+// nil or 0.
 func (t *Tier) write(ctx context.Context, key string, cmd rueidis.Completed) (bool, error) {
 	if t.open.Load() {
 		return false, core.ErrUnavailable
@@ -200,22 +252,17 @@ func (t *Tier) write(ctx context.Context, key string, cmd rueidis.Completed) (bo
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
 	defer cancel()
 	rs := t.client.DoMulti(ctx, cmd, t.client.B().Exists().Key(key).Build())
-	err := rs[0].Error()
-	if rueidis.IsRedisNil(err) {
-		err = rs[1].Error()
-		return false, t.resultErr(err)
-	}
+	// Both must succeed: without the barrier's answer, this process may not
+	// yet have dropped the old value.
+	err := rs[1].Error()
 	if err == nil {
-		err = rs[1].Error()
+		err = rs[0].Error()
 	}
-	return true, t.resultErr(err)
-}
-
-func (t *Tier) resultErr(err error) error {
 	if err = t.result(err); err != nil {
-		return fmt.Errorf("redis: cannot write: %w", err)
+		return false, fmt.Errorf("redis: cannot write: %w", err)
 	}
-	return nil
+	n, err := rs[0].AsInt64()
+	return err != nil || n != 0, nil
 }
 
 // result feeds the breaker with the outcome of a call. Redis error replies
@@ -247,18 +294,20 @@ func (t *Tier) succeeded() {
 
 // trip opens the breaker, once, and starts the probe.
 func (t *Tier) trip(cause error) {
-	if !t.open.CompareAndSwap(false, true) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed || !t.open.CompareAndSwap(false, true) {
 		return
 	}
 	t.cfg.Logger.Warn("redis unreachable: serving from L1 and the store, reconnecting in the background",
 		"redis", redact(t.cfg.URL), "err", cause)
-	t.wg.Add(1)
+	t.probes.Add(1)
 	go t.probe()
 }
 
 // probe PINGs until Redis answers, then closes the breaker.
 func (t *Tier) probe() {
-	defer t.wg.Done()
+	defer t.probes.Done()
 	tick := time.NewTicker(t.cfg.ProbeInterval)
 	defer tick.Stop()
 	for {
@@ -273,11 +322,12 @@ func (t *Tier) probe() {
 		if err != nil {
 			continue
 		}
-		// L1 entries filled during the outage were never tracked: drop them
-		// before L2 serves again.
-		t.cfg.Invalidator.Invalidate(nil)
+		// L1 entries filled during the outage were never tracked: drop them.
+		// Close the breaker first: a read that saw it open between these two
+		// steps fills L1 in the old epoch, so the drop covers it too.
 		t.failures.Store(0)
 		t.open.Store(false)
+		t.cfg.Invalidator.Invalidate(nil)
 		t.cfg.Logger.Info("redis reachable again", "redis", redact(t.cfg.URL))
 		return
 	}
@@ -293,9 +343,14 @@ func (t *Tier) Status() string {
 
 // Close stops the probe and closes the client.
 func (t *Tier) Close() {
-	t.once.Do(func() {
-		close(t.stop)
-		t.wg.Wait()
-		t.client.Close()
-	})
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.closed = true
+	close(t.stop)
+	t.mu.Unlock()
+	t.probes.Wait()
+	t.client.Close()
 }

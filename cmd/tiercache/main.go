@@ -153,13 +153,15 @@ func (a *app) redisState() string {
 	return a.l2.Status()
 }
 
-// close releases everything open, in reverse order of opening.
+// close releases everything open, in reverse order of opening. L1 is left
+// to the garbage collector: a request that outlived the shutdown timeout may
+// still use it, and a closed ristretto panics.
 func (a *app) close() {
+	if a.cache != nil {
+		a.cache.Close()
+	}
 	if a.l2 != nil {
 		a.l2.Close()
-	}
-	if a.l1 != nil {
-		a.l1.Close()
 	}
 	if a.store != nil {
 		_ = a.store.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 
@@ -13,6 +14,11 @@ import (
 // TestStore runs the core.Store contract against the stores that open
 // returns. Each call of open must return a new, empty store; TestStore closes
 // it when the subtest ends. Subtests run in parallel, each on its own store.
+//
+// Besides outcomes it checks versions: every write that succeeds returns a
+// version greater than 0 and than every version the store returned before,
+// Get returns the version of the user's last write, and a write that fails
+// returns 0 and leaves the stored version alone.
 func TestStore(t *testing.T, open func(t *testing.T) core.Store) {
 	t.Helper()
 	run := func(name string, f func(t *testing.T, s core.Store)) {
@@ -34,69 +40,151 @@ func TestStore(t *testing.T, open func(t *testing.T) core.Store) {
 
 	run("CreateThenGet", func(t *testing.T, s core.Store) {
 		u := core.User{Name: "kiran", Email: "kiran@example.com"}
-		mustCreate(t, s, u)
+		u.Version = mustCreate(t, s, u)
+		wantUser(t, s, u)
+	})
+
+	// The store gives versions; one passed in must not leak into them, or a
+	// client could push a user's version out of the others' reach.
+	run("WriteIgnoresGivenVersion", func(t *testing.T, s core.Store) {
+		u := core.User{Name: "kiran", Email: "kiran@example.com", Version: math.MaxUint64}
+		u.Version = mustCreate(t, s, u)
+		if u.Version == math.MaxUint64 {
+			t.Fatalf("Create: got version %d, the one passed in; want the store's own", u.Version)
+		}
+		wantUser(t, s, u)
+		prev := u.Version
+		u = core.User{Name: "kiran", Email: "new@example.com", Version: math.MaxUint64 - 1}
+		u.Version = mustUpdate(t, s, u)
+		wantNewer(t, "Update", u.Version, prev)
 		wantUser(t, s, u)
 	})
 
 	run("CreateExisting", func(t *testing.T, s core.Store) {
 		u := core.User{Name: "kiran", Email: "kiran@example.com"}
-		mustCreate(t, s, u)
-		err := s.Create(t.Context(), core.User{Name: "kiran", Email: "mallory@example.com"})
-		if !errors.Is(err, core.ErrExists) {
-			t.Errorf("second Create: got %v; want %v", err, core.ErrExists)
+		u.Version = mustCreate(t, s, u)
+		v, err := s.Create(t.Context(), core.User{Name: "kiran", Email: "mallory@example.com"})
+		if !errors.Is(err, core.ErrExists) || v != 0 {
+			t.Errorf("second Create: got %d, %v; want 0, %v", v, err, core.ErrExists)
 		}
 		wantUser(t, s, u)
 	})
 
 	run("Update", func(t *testing.T, s core.Store) {
-		mustCreate(t, s, core.User{Name: "kiran", Email: "kiran@example.com"})
+		created := mustCreate(t, s, core.User{Name: "kiran", Email: "kiran@example.com"})
 		u := core.User{Name: "kiran", Email: "new@example.com"}
-		if err := s.Update(t.Context(), u); err != nil {
-			t.Fatalf("Update: got %v; want nil", err)
-		}
+		u.Version = mustUpdate(t, s, u)
+		wantNewer(t, "Update", u.Version, created)
 		wantUser(t, s, u)
 	})
 
 	run("UpdateMissing", func(t *testing.T, s core.Store) {
-		err := s.Update(t.Context(), core.User{Name: "nobody", Email: "nobody@example.com"})
-		if !errors.Is(err, core.ErrNotFound) {
-			t.Errorf("Update: got %v; want %v", err, core.ErrNotFound)
+		v, err := s.Update(t.Context(), core.User{Name: "nobody", Email: "nobody@example.com"})
+		if !errors.Is(err, core.ErrNotFound) || v != 0 {
+			t.Errorf("Update: got %d, %v; want 0, %v", v, err, core.ErrNotFound)
 		}
 		wantMissing(t, s, "nobody")
 	})
 
 	run("Delete", func(t *testing.T, s core.Store) {
-		mustCreate(t, s, core.User{Name: "kiran", Email: "kiran@example.com"})
-		if err := s.Delete(t.Context(), "kiran"); err != nil {
-			t.Fatalf("Delete: got %v; want nil", err)
-		}
+		created := mustCreate(t, s, core.User{Name: "kiran", Email: "kiran@example.com"})
+		deleted := mustDelete(t, s, "kiran")
+		wantNewer(t, "Delete", deleted, created)
 		wantMissing(t, s, "kiran")
-		if err := s.Delete(t.Context(), "kiran"); !errors.Is(err, core.ErrNotFound) {
-			t.Errorf("second Delete: got %v; want %v", err, core.ErrNotFound)
+		v, err := s.Delete(t.Context(), "kiran")
+		if !errors.Is(err, core.ErrNotFound) || v != 0 {
+			t.Errorf("second Delete: got %d, %v; want 0, %v", v, err, core.ErrNotFound)
 		}
 	})
 
 	run("DeleteMissing", func(t *testing.T, s core.Store) {
-		if err := s.Delete(t.Context(), "nobody"); !errors.Is(err, core.ErrNotFound) {
-			t.Errorf("Delete: got %v; want %v", err, core.ErrNotFound)
+		v, err := s.Delete(t.Context(), "nobody")
+		if !errors.Is(err, core.ErrNotFound) || v != 0 {
+			t.Errorf("Delete: got %d, %v; want 0, %v", v, err, core.ErrNotFound)
 		}
 	})
 
+	// A name deleted and registered again keeps counting up, so that a
+	// cache holding the old registration cannot mistake it for the new one.
 	run("CreateAfterDelete", func(t *testing.T, s core.Store) {
-		mustCreate(t, s, core.User{Name: "kiran", Email: "old@example.com"})
-		if err := s.Delete(t.Context(), "kiran"); err != nil {
-			t.Fatalf("Delete: got %v; want nil", err)
-		}
+		created := mustCreate(t, s, core.User{Name: "kiran", Email: "old@example.com"})
+		updated := mustUpdate(t, s, core.User{Name: "kiran", Email: "older@example.com"})
+		wantNewer(t, "Update", updated, created)
+		deleted := mustDelete(t, s, "kiran")
+		wantNewer(t, "Delete", deleted, updated)
 		u := core.User{Name: "kiran", Email: "new@example.com"}
-		mustCreate(t, s, u)
+		u.Version = mustCreate(t, s, u)
+		wantNewer(t, "second Create", u.Version, deleted)
 		wantUser(t, s, u)
+	})
+
+	// Versions count across users: each write outranks every earlier write
+	// of any user, and a write of one user leaves the others' versions alone.
+	run("VersionsAcrossUsers", func(t *testing.T, s core.Store) {
+		users := map[string]core.User{}
+		var last uint64
+		step := func(op string, name string, v uint64) {
+			t.Helper()
+			wantNewer(t, op+" "+name, v, last)
+			last = v
+			for _, u := range users {
+				wantUser(t, s, u)
+			}
+		}
+		for _, name := range []string{"ana", "bo", "cy"} {
+			u := core.User{Name: name, Email: name + "@example.com"}
+			u.Version = mustCreate(t, s, u)
+			users[name] = u
+			step("Create", name, u.Version)
+		}
+		for _, name := range []string{"bo", "ana", "cy", "ana"} {
+			u := core.User{Name: name, Email: fmt.Sprintf("%s%d@example.com", name, last)}
+			u.Version = mustUpdate(t, s, u)
+			users[name] = u
+			step("Update", name, u.Version)
+		}
+		delete(users, "bo")
+		step("Delete", "bo", mustDelete(t, s, "bo"))
+		wantMissing(t, s, "bo")
+		u := core.User{Name: "bo", Email: "bo2@example.com"}
+		u.Version = mustCreate(t, s, u)
+		users["bo"] = u
+		step("Create", "bo", u.Version)
+	})
+
+	// A refused write changes nothing, its version included.
+	run("FailedWritesKeepVersion", func(t *testing.T, s core.Store) {
+		u := core.User{Name: "kiran", Email: "kiran@example.com"}
+		u.Version = mustCreate(t, s, u)
+		ctx := t.Context()
+		for _, c := range []struct {
+			op    string
+			write func() (uint64, error)
+			want  error
+		}{
+			{"Create kiran", func() (uint64, error) {
+				return s.Create(ctx, core.User{Name: "kiran", Email: "mallory@example.com"})
+			}, core.ErrExists},
+			{"Update nobody", func() (uint64, error) {
+				return s.Update(ctx, core.User{Name: "nobody", Email: "nobody@example.com"})
+			}, core.ErrNotFound},
+			{"Delete nobody", func() (uint64, error) { return s.Delete(ctx, "nobody") }, core.ErrNotFound},
+		} {
+			v, err := c.write()
+			if !errors.Is(err, c.want) || v != 0 {
+				t.Errorf("%s: got %d, %v; want 0, %v", c.op, v, err, c.want)
+			}
+			wantUser(t, s, u)
+		}
+		next := mustUpdate(t, s, core.User{Name: "kiran", Email: "new@example.com"})
+		wantNewer(t, "Update after the failures", next, u.Version)
 	})
 
 	// The store must keep the email's bytes as given, whatever its
 	// encoding has to escape.
 	run("UnusualBytes", func(t *testing.T, s core.Store) {
 		u := core.User{Name: "o.k_-1", Email: `"ünï \"cödé\" \\ <日本> &"@例え.jp`}
-		mustCreate(t, s, u)
+		u.Version = mustCreate(t, s, u)
 		wantUser(t, s, u)
 	})
 
@@ -105,8 +193,9 @@ func TestStore(t *testing.T, open func(t *testing.T) core.Store) {
 	run("ConcurrentCreateSameName", func(t *testing.T, s core.Store) {
 		const n = 64
 		errs := make([]error, n)
+		versions := make([]uint64, n)
 		parallel(n, func(i int) {
-			errs[i] = s.Create(t.Context(), core.User{Name: "kiran", Email: fmt.Sprintf("kiran%d@example.com", i)})
+			versions[i], errs[i] = s.Create(t.Context(), core.User{Name: "kiran", Email: fmt.Sprintf("kiran%d@example.com", i)})
 		})
 		winner := -1
 		for i, err := range errs {
@@ -115,40 +204,82 @@ func TestStore(t *testing.T, open func(t *testing.T) core.Store) {
 				t.Errorf("Create %d and %d both succeeded; want one winner", winner, i)
 			case err == nil:
 				winner = i
-			case !errors.Is(err, core.ErrExists):
-				t.Errorf("Create %d: got %v; want nil or %v", i, err, core.ErrExists)
+			case !errors.Is(err, core.ErrExists) || versions[i] != 0:
+				t.Errorf("Create %d: got %d, %v; want nil or 0, %v", i, versions[i], err, core.ErrExists)
 			}
 		}
 		if winner < 0 {
 			t.Fatalf("no Create succeeded; want one")
 		}
-		wantUser(t, s, core.User{Name: "kiran", Email: fmt.Sprintf("kiran%d@example.com", winner)})
+		wantNewer(t, "Create", versions[winner], 0)
+		wantUser(t, s, core.User{Name: "kiran", Email: fmt.Sprintf("kiran%d@example.com", winner), Version: versions[winner]})
 	})
 
+	// Writes that race each other still get distinct versions: a counter
+	// read and bumped outside the store's lock would hand one out twice.
 	run("ConcurrentCreateDistinct", func(t *testing.T, s core.Store) {
 		const n = 200
 		user := func(i int) core.User {
 			return core.User{Name: fmt.Sprintf("user%03d", i), Email: fmt.Sprintf("user%03d@example.com", i)}
 		}
 		errs := make([]error, n)
-		parallel(n, func(i int) { errs[i] = s.Create(t.Context(), user(i)) })
+		versions := make([]uint64, n)
+		parallel(n, func(i int) { versions[i], errs[i] = s.Create(t.Context(), user(i)) })
+		owner := make(map[uint64]int, n)
 		for i, err := range errs {
 			if err != nil {
 				t.Errorf("Create %s: got %v; want nil", user(i).Name, err)
+				continue
 			}
+			wantNewer(t, "Create "+user(i).Name, versions[i], 0)
+			if j, ok := owner[versions[i]]; ok {
+				t.Errorf("Create %s and %s: both got version %d; want distinct", user(j).Name, user(i).Name, versions[i])
+			}
+			owner[versions[i]] = i
 		}
 		for i := range n {
-			wantUser(t, s, user(i))
+			u := user(i)
+			u.Version = versions[i]
+			wantUser(t, s, u)
 		}
+	})
+
+	// Versions order the writes as the store applied them: of racing
+	// updates, the one with the highest version is the one that stays.
+	run("ConcurrentUpdateSameName", func(t *testing.T, s core.Store) {
+		created := mustCreate(t, s, core.User{Name: "kiran", Email: "kiran@example.com"})
+		const n = 64
+		email := func(i int) string { return fmt.Sprintf("kiran%d@example.com", i) }
+		errs := make([]error, n)
+		versions := make([]uint64, n)
+		parallel(n, func(i int) {
+			versions[i], errs[i] = s.Update(t.Context(), core.User{Name: "kiran", Email: email(i)})
+		})
+		last := -1
+		seen := make(map[uint64]bool, n)
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("Update %d: got %v; want nil", i, err)
+			}
+			wantNewer(t, fmt.Sprintf("Update %d", i), versions[i], created)
+			if seen[versions[i]] {
+				t.Errorf("Update %d: got version %d, already given; want distinct", i, versions[i])
+			}
+			seen[versions[i]] = true
+			if last < 0 || versions[i] > versions[last] {
+				last = i
+			}
+		}
+		wantUser(t, s, core.User{Name: "kiran", Email: email(last), Version: versions[last]})
 	})
 
 	// A caller that has given up must not find its write applied later.
 	run("CreateCancelled", func(t *testing.T, s core.Store) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
-		err := s.Create(ctx, core.User{Name: "kiran", Email: "kiran@example.com"})
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("Create: got %v; want %v", err, context.Canceled)
+		v, err := s.Create(ctx, core.User{Name: "kiran", Email: "kiran@example.com"})
+		if !errors.Is(err, context.Canceled) || v != 0 {
+			t.Errorf("Create: got %d, %v; want 0, %v", v, err, context.Canceled)
 		}
 		wantMissing(t, s, "kiran")
 	})
@@ -166,18 +297,23 @@ func TestStore(t *testing.T, open func(t *testing.T) core.Store) {
 		}
 		ctx := t.Context()
 		_, getErr := s.Get(ctx, "kiran")
+		type result struct {
+			version uint64
+			err     error
+		}
+		write := func(v uint64, err error) result { return result{v, err} }
 		for _, c := range []struct {
-			op  string
-			err error
+			op string
+			result
 		}{
-			{"Get", getErr},
-			{"Create", s.Create(ctx, core.User{Name: "other", Email: "other@example.com"})},
-			{"Update", s.Update(ctx, core.User{Name: "kiran", Email: "new@example.com"})},
-			{"Delete", s.Delete(ctx, "kiran")},
-			{"Ping", s.Ping(ctx)},
+			{"Get", result{0, getErr}},
+			{"Create", write(s.Create(ctx, core.User{Name: "other", Email: "other@example.com"}))},
+			{"Update", write(s.Update(ctx, core.User{Name: "kiran", Email: "new@example.com"}))},
+			{"Delete", write(s.Delete(ctx, "kiran"))},
+			{"Ping", result{0, s.Ping(ctx)}},
 		} {
-			if c.err == nil {
-				t.Errorf("%s after Close: got nil; want an error", c.op)
+			if c.err == nil || c.version != 0 {
+				t.Errorf("%s after Close: got %d, %v; want 0, an error", c.op, c.version, c.err)
 			}
 		}
 		_ = s.Close() // a second Close may fail, but must not panic or hang
@@ -199,13 +335,45 @@ func parallel(n int, f func(i int)) {
 	wg.Wait()
 }
 
-func mustCreate(t *testing.T, s core.Store, u core.User) {
+// mustCreate, mustUpdate and mustDelete return the version of a write that
+// must succeed.
+func mustCreate(t *testing.T, s core.Store, u core.User) uint64 {
 	t.Helper()
-	if err := s.Create(t.Context(), u); err != nil {
+	v, err := s.Create(t.Context(), u)
+	if err != nil {
 		t.Fatalf("Create %s: got %v; want nil", u.Name, err)
+	}
+	return v
+}
+
+func mustUpdate(t *testing.T, s core.Store, u core.User) uint64 {
+	t.Helper()
+	v, err := s.Update(t.Context(), u)
+	if err != nil {
+		t.Fatalf("Update %s: got %v; want nil", u.Name, err)
+	}
+	return v
+}
+
+func mustDelete(t *testing.T, s core.Store, name string) uint64 {
+	t.Helper()
+	v, err := s.Delete(t.Context(), name)
+	if err != nil {
+		t.Fatalf("Delete %s: got %v; want nil", name, err)
+	}
+	return v
+}
+
+// wantNewer checks that a write's version outranks prev. Versions are never
+// 0, the version of a value that a cache stored without one.
+func wantNewer(t *testing.T, op string, got, prev uint64) {
+	t.Helper()
+	if got <= prev {
+		t.Errorf("%s: got version %d; want > %d", op, got, prev)
 	}
 }
 
+// wantUser checks that Get returns want, its version included.
 func wantUser(t *testing.T, s core.Store, want core.User) {
 	t.Helper()
 	got, err := s.Get(t.Context(), want.Name)
@@ -213,8 +381,13 @@ func wantUser(t *testing.T, s core.Store, want core.User) {
 		t.Fatalf("Get %s: got %v; want nil", want.Name, err)
 	}
 	if got != want {
-		t.Errorf("Get %s: got %q; want %q", want.Name, got, want)
+		t.Errorf("Get %s: got %s; want %s", want.Name, format(got), format(want))
 	}
+}
+
+// format shows u with its strings quoted, so that escapes are visible.
+func format(u core.User) string {
+	return fmt.Sprintf("{Name:%q Email:%q Version:%d}", u.Name, u.Email, u.Version)
 }
 
 func wantMissing(t *testing.T, s core.Store, name string) {

@@ -134,18 +134,36 @@ func TestShared(t *testing.T, newShared func(t *testing.T) core.Shared) {
 	t.Run("Tier", func(t *testing.T) {
 		TestTier(t, func(t *testing.T) core.Tier { return newShared(t) })
 	})
-	t.Run("AddOnlyWhenAbsent", func(t *testing.T) {
+	t.Run("SetVersionKeepsTheNewest", func(t *testing.T) {
 		s := newShared(t)
-		ok, err := s.Add(ctx, "k", []byte("first"), time.Minute)
-		if err != nil || !ok {
-			t.Fatalf("Add to an empty key = %v, %v; want true, nil", ok, err)
+		steps := []struct {
+			val     string
+			version uint64
+			stored  bool
+			holds   string
+		}{
+			{"v5", 5, true, "v5"},     // empty key
+			{"v3", 3, false, "v5"},    // older: a delayed write
+			{"v5bis", 5, false, "v5"}, // same version: a retry
+			{"v12", 12, true, "v12"},  // newer; 12 > 5 also as numbers, not only as strings
+			{"v100000000000000000", 100000000000000000, true, "v100000000000000000"}, // past 2^53
+			{"v99999999999999999", 99999999999999999, false, "v100000000000000000"},
 		}
-		ok, err = s.Add(ctx, "k", []byte("second"), time.Minute)
-		if err != nil || ok {
-			t.Fatalf("Add to a full key = %v, %v; want false, nil", ok, err)
+		for _, st := range steps {
+			stored, err := s.SetVersion(ctx, "k", []byte(st.val), st.version, time.Minute)
+			if err != nil || stored != st.stored {
+				t.Fatalf("SetVersion(%q, %d) = %v, %v; want %v, nil", st.val, st.version, stored, err, st.stored)
+			}
+			if v, ok, err := s.Get(ctx, "k"); err != nil || !ok || string(v) != st.holds {
+				t.Fatalf("after SetVersion(%q, %d): Get = %q, %v, %v; want %q", st.val, st.version, v, ok, err, st.holds)
+			}
 		}
-		if v, found, err := s.Get(ctx, "k"); err != nil || !found || string(v) != "first" {
-			t.Fatalf("Get = %q, %v, %v; want %q", v, found, err, "first")
+		// Tier.Set stores version 0, which any versioned write replaces.
+		if err := s.Set(ctx, "k", []byte("blind"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if stored, err := s.SetVersion(ctx, "k", []byte("v1"), 1, time.Minute); err != nil || !stored {
+			t.Fatalf("SetVersion over a Tier.Set value = %v, %v; want true, nil", stored, err)
 		}
 	})
 	t.Run("ReadYourWrites", func(t *testing.T) {
