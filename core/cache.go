@@ -75,8 +75,9 @@ type Config struct {
 	// instances may serve a value that a write replaced during an outage.
 	// Default 100ms.
 	RetryInterval time.Duration
-	// MaxQueued caps the failed L2 writes kept for retry (one per key).
-	// Default 100,000.
+	// MaxQueued caps the keys whose failed L2 write waits for a retry.
+	// Beyond it a failed write is only logged, and other instances may serve
+	// the replaced value until its TTL. Default 100,000.
 	MaxQueued int
 	// Logger receives L2 write failures. Default slog.Default().
 	Logger *slog.Logger
@@ -120,20 +121,20 @@ func New(cfg Config) (*Cache, error) {
 		return nil, fmt.Errorf("core: Config.Jitter %v must be below 1", cfg.Jitter)
 	}
 	if cfg.TTL < 0 || cfg.NegativeTTL < 0 || cfg.DegradedTTL < 0 || cfg.StoreTimeout < 0 || cfg.RetryInterval < 0 || cfg.MaxQueued < 0 {
-		return nil, errors.New("core: durations in Config must not be negative")
+		return nil, errors.New("core: durations and MaxQueued in Config must not be negative")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	c := &Cache{cfg: cfg, local: cfg.Local, shared: cfg.Shared, store: cfg.Store}
 	if c.shared != nil {
-		c.outbox = newOutbox(c.shared, cfg.Logger, cfg.MaxQueued, cfg.RetryInterval)
+		c.outbox = newOutbox(c.republish, cfg.Logger, cfg.MaxQueued, cfg.RetryInterval)
 	}
 	return c, nil
 }
 
 // Close stops retrying failed L2 writes; it logs how many never reached L2.
-// It closes neither the tiers nor the store.
+// It closes neither the tiers nor the store. Closing twice is harmless.
 func (c *Cache) Close() {
 	if c.outbox == nil {
 		return
@@ -204,13 +205,13 @@ func (c *Cache) load(ctx context.Context, name string) (Result, error) {
 	// A key whose last write has not reached L2 yet is read from the store:
 	// L2 may still hold the value that write replaced.
 	queued := c.outbox != nil && c.outbox.has(name)
-	sharedUp := c.shared != nil && !queued
-	if sharedUp {
+	useL2 := c.shared != nil && !queued // and, once asked, L2 answered
+	if useL2 {
 		v, ok, err := c.shared.Get(ctx, name)
 		switch {
 		case err != nil:
 			c.stats.l2Errors.Add(1)
-			sharedUp = false
+			useL2 = false
 		case ok:
 			c.stats.l2Hits.Add(1)
 			found := !bytes.Equal(v, Tombstone)
@@ -237,11 +238,13 @@ func (c *Cache) load(ctx context.Context, name string) (Result, error) {
 	switch {
 	case queued:
 		// The retry will publish; L1 would not hear of the next write.
-	case sharedUp:
+	case useL2:
 		// No L1 fill: our own L2 write ends this process's tracking of name,
 		// so an L1 entry would not hear of the next write. The next read
 		// fills L1 from L2. The write carries the loaded version, so it
-		// never replaces a newer write; a "not found" has version 0.
+		// never replaces a newer write; a "not found" carries the store's
+		// latest version, so it also replaces an older value that a lost
+		// write left behind.
 		if _, err := c.shared.SetVersion(ctx, name, val, u.Version, c.ttl(found, c.cfg.TTL)); err != nil {
 			c.stats.l2Errors.Add(1)
 		}
@@ -316,7 +319,7 @@ func (c *Cache) Delete(ctx context.Context, name string) error {
 // makes Redis invalidate every other instance that read name; the Shared
 // tier returns only after this process has processed its own invalidation,
 // so the next read here cannot be served the old value by L2 either. A
-// write that L2 did not take goes to the outbox, which retries it. Last,
+// write that L2 did not take goes to the outbox, which republishes it. Last,
 // reads stop joining a load that began before the write: it may have read
 // the old value.
 //
@@ -331,11 +334,30 @@ func (c *Cache) publish(ctx context.Context, name string, val []byte, version ui
 	if _, err := c.shared.SetVersion(context.WithoutCancel(ctx), name, val, version, ttl); err != nil {
 		c.stats.l2Errors.Add(1)
 		// Queued before the write is acknowledged, so every later read here
-		// goes to the store until the retry lands.
-		c.outbox.put(name, publication{val: val, version: version, ttl: ttl})
-		return
+		// goes to the store until the retry lands. A read that began after
+		// the invalidation above but before the queue may have filled L1
+		// from the old L2 value, and no invalidation will come for a write
+		// that did not happen: drop L1 again.
+		c.outbox.put(name)
+		c.local.Invalidate([]string{name})
 	}
-	c.outbox.landed(name, version)
+}
+
+// republish writes what the store holds for key into L2, with its version.
+func (c *Cache) republish(key string) error {
+	sctx, cancel := context.WithTimeout(context.Background(), c.cfg.StoreTimeout)
+	u, err := c.store.Get(sctx, key)
+	cancel()
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	found := err == nil
+	val := Tombstone
+	if found {
+		val = u.AppendJSON(nil)
+	}
+	_, err = c.shared.SetVersion(context.Background(), key, val, u.Version, c.ttl(found, c.cfg.TTL))
+	return err
 }
 
 // Ready reports the state of L2 ("ok", "degraded" or "disabled") and
@@ -378,7 +400,7 @@ func (c *Cache) Stats() Stats {
 		Coalesced: s.coalesced.Load(),
 	}
 	if c.outbox != nil {
-		st.Queued = uint64(c.outbox.size.Load())
+		st.Queued = uint64(c.outbox.len())
 	}
 	return st
 }

@@ -99,7 +99,11 @@ func AppendJSONString(dst []byte, s string) []byte {
 // The write methods return the version that the store gave the write (see
 // User.Version). When they return a nil error the write is durable.
 type Store interface {
-	// Get returns the user with its current version, or ErrNotFound.
+	// Get returns the user with its current version. For a name with no
+	// user it returns ErrNotFound together with a User whose Version is at
+	// least that of every write committed before the call (the store's
+	// latest version will do): a delete has no record left to carry its
+	// version, and the caches must still order a "not found" after it.
 	Get(ctx context.Context, name string) (User, error)
 	// Create adds u (its Version is ignored) atomically, or returns
 	// ErrExists and changes nothing.

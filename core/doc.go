@@ -34,8 +34,9 @@
 //     L2 keeps the newest (Shared.SetVersion). Two writers that commit in
 //     one order and reach Redis in the other, a retry, or a fill that loaded
 //     before a write therefore never leave an older value in L2.
-//   - A write that L2 did not take is queued and retried until it lands;
-//     meanwhile this process reads that key from the store.
+//   - A key whose write L2 did not take is queued (up to Config.MaxQueued
+//     keys) and republished from the store until L2 takes it; meanwhile this
+//     process reads that key from the store.
 //
 // When L2 is down the Cache serves from L1 and the store; L1 entries filled
 // then live for Config.DegradedTTL only, since nothing invalidates them, and

@@ -1,107 +1,113 @@
 package core
 
 import (
-	"context"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// outbox holds the L2 writes that failed (Redis down, breaker open, a
-// barrier that timed out) and retries them until L2 takes them, so that
-// another instance does not serve the old value for a whole TTL. Only the
-// newest write per key is kept: writes are versioned, so a retry can never
-// replace a newer value, and the order of retries does not matter.
+// outbox holds the keys whose last write L2 did not take (Redis down, the
+// breaker open, a barrier that timed out) and republishes them until L2
+// takes them, so that other instances do not serve the replaced value for a
+// whole TTL. A retry reloads the key from the store and writes what it finds
+// with its version: it never replays an old value, so it cannot bring back a
+// user deleted meanwhile, and the order of retries does not matter.
 //
-// While a key is in the outbox this process reads it from the store,
-// bypassing L2, which may still hold the old value (read-your-writes).
+// While a key is in the outbox, this process reads it from the store,
+// bypassing L2, which may still hold the replaced value (read-your-writes).
 type outbox struct {
-	shared   Shared
-	log      *slog.Logger
-	max      int
-	interval time.Duration
+	republish func(key string) error
+	log       *slog.Logger
+	max       int
+	interval  time.Duration
 
-	mu      sync.Mutex
-	pending map[string]publication
-	size    atomic.Int64 // len(pending), read without the lock on the miss path
+	mu       sync.Mutex
+	keys     map[string]uint64 // key → times queued, so a retry that raced a new failure keeps the key
+	overflow bool              // logged that the outbox is full, since it last drained
+	size     atomic.Int64      // len(keys), read without the lock on the miss path
 
-	stop chan struct{}
-	done chan struct{}
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
-// publication is one L2 write.
-type publication struct {
-	val     []byte
-	version uint64
-	ttl     time.Duration
-}
-
-func newOutbox(shared Shared, log *slog.Logger, max int, interval time.Duration) *outbox {
+func newOutbox(republish func(string) error, log *slog.Logger, max int, interval time.Duration) *outbox {
 	o := &outbox{
-		shared: shared, log: log, max: max, interval: interval,
-		pending: make(map[string]publication),
-		stop:    make(chan struct{}), done: make(chan struct{}),
+		republish: republish, log: log, max: max, interval: interval,
+		keys: make(map[string]uint64),
+		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	go o.run()
 	return o
 }
 
-// has reports whether key has a write waiting for L2.
+// has reports whether key waits to be republished.
 func (o *outbox) has(key string) bool {
 	if o.size.Load() == 0 {
 		return false
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	_, ok := o.pending[key]
+	_, ok := o.keys[key]
 	return ok
 }
 
-// put queues p for key unless a newer write of key is queued.
-func (o *outbox) put(key string, p publication) {
+// len is the number of keys waiting.
+func (o *outbox) len() int { return int(o.size.Load()) }
+
+// put queues key. When the outbox is full the key is not queued and other
+// instances may serve its replaced value until the TTL; that is logged once
+// per episode.
+func (o *outbox) put(key string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if cur, ok := o.pending[key]; ok {
-		if cur.version < p.version {
-			o.pending[key] = p
+	if n, ok := o.keys[key]; ok {
+		o.keys[key] = n + 1
+		return
+	}
+	if len(o.keys) >= o.max {
+		if !o.overflow {
+			o.overflow = true
+			o.log.Error("L2 retry queue full: further failed writes are not retried; other instances may serve the replaced values until their TTL",
+				"max", o.max)
 		}
 		return
 	}
-	if len(o.pending) >= o.max {
-		o.log.Error("L2 outbox full: a write was not queued; other instances may serve the old value until its TTL",
-			"user", key, "max", o.max)
-		return
+	if len(o.keys) == 0 {
+		o.log.Warn("L2 did not take a write: queuing failed writes and retrying", "every", o.interval)
 	}
-	if len(o.pending) == 0 {
-		o.log.Warn("L2 cannot take writes: queuing them and retrying", "every", o.interval)
-	}
-	o.pending[key] = p
-	o.size.Store(int64(len(o.pending)))
+	o.keys[key] = 1
+	o.size.Store(int64(len(o.keys)))
 }
 
-// done removes key if the write that landed is at least as new as the one
-// queued.
-func (o *outbox) landed(key string, version uint64) {
-	if o.size.Load() == 0 {
-		return
-	}
+// remove drops key unless it was queued again after the retry began.
+func (o *outbox) remove(key string, queued uint64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if cur, ok := o.pending[key]; ok && cur.version <= version {
-		delete(o.pending, key)
-		o.size.Store(int64(len(o.pending)))
-		if len(o.pending) == 0 {
-			o.log.Info("L2 caught up: every queued write is published")
-		}
+	if o.keys[key] != queued {
+		return
+	}
+	delete(o.keys, key)
+	o.size.Store(int64(len(o.keys)))
+	if len(o.keys) == 0 {
+		o.overflow = false
+		o.log.Info("L2 caught up: every queued write is republished")
 	}
 }
 
-// run retries the queued writes every interval until close.
+// run republishes the queued keys every interval until close. It stops a
+// pass at the first failure: L2 is still down or refusing, and the next
+// tick tries again, in another order.
 func (o *outbox) run() {
 	defer close(o.done)
 	tick := time.NewTicker(o.interval)
 	defer tick.Stop()
+	type entry struct {
+		key    string
+		queued uint64
+	}
+	var batch []entry
 	for {
 		select {
 		case <-o.stop:
@@ -112,23 +118,29 @@ func (o *outbox) run() {
 			continue
 		}
 		o.mu.Lock()
-		batch := make(map[string]publication, len(o.pending))
-		for k, p := range o.pending {
-			batch[k] = p
+		batch = batch[:0]
+		for k, n := range o.keys {
+			batch = append(batch, entry{k, n})
 		}
 		o.mu.Unlock()
-		for k, p := range batch {
-			if _, err := o.shared.SetVersion(context.Background(), k, p.val, p.version, p.ttl); err != nil {
-				break // still down: wait for the next tick
+		for _, e := range batch {
+			select {
+			case <-o.stop:
+				return
+			default:
 			}
-			o.landed(k, p.version)
+			if o.republish(e.key) != nil {
+				break
+			}
+			o.remove(e.key, e.queued)
 		}
 	}
 }
 
-// close stops the retries and reports how many writes never reached L2.
+// close stops the retries and returns how many keys were never republished.
+// Calling it again does nothing more.
 func (o *outbox) close() int {
-	close(o.stop)
+	o.closeOnce.Do(func() { close(o.stop) })
 	<-o.done
-	return int(o.size.Load())
+	return o.len()
 }

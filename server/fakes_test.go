@@ -36,12 +36,15 @@ func (f *fakeStore) Create(ctx context.Context, u core.User) (uint64, error) {
 type fakeShared struct {
 	mu         sync.Mutex
 	m          map[string][]byte
+	versions   map[string]uint64
 	StatusFunc func() string
 }
 
 var _ core.Shared = (*fakeShared)(nil)
 
-func newFakeShared() *fakeShared { return &fakeShared{m: make(map[string][]byte)} }
+func newFakeShared() *fakeShared {
+	return &fakeShared{m: make(map[string][]byte), versions: make(map[string]uint64)}
+}
 
 func (f *fakeShared) Get(_ context.Context, key string) ([]byte, bool, error) {
 	f.mu.Lock()
@@ -54,18 +57,19 @@ func (f *fakeShared) Set(_ context.Context, key string, val []byte, _ time.Durat
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.m[strings.Clone(key)] = bytes.Clone(val)
+	f.versions[strings.Clone(key)] = 0
 	return nil
 }
 
-// SetVersion stores val unless key holds a value; the fake keeps no
-// versions, which the server's tests do not need.
-func (f *fakeShared) SetVersion(_ context.Context, key string, val []byte, _ uint64, _ time.Duration) (bool, error) {
+// SetVersion stores val unless key holds a value of a version ≥ version.
+func (f *fakeShared) SetVersion(_ context.Context, key string, val []byte, version uint64, _ time.Duration) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if _, ok := f.m[key]; ok {
+	if _, ok := f.m[key]; ok && f.versions[key] >= version {
 		return false, nil
 	}
 	f.m[strings.Clone(key)] = bytes.Clone(val)
+	f.versions[strings.Clone(key)] = version
 	return true, nil
 }
 
@@ -144,6 +148,7 @@ func newCache(tb testing.TB, cfg envConfig) (*core.Cache, *memory.Store) {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(cache.Close)
 	return cache, mem
 }
 

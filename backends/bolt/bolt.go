@@ -152,15 +152,18 @@ func (s *Store) Get(ctx context.Context, name string) (core.User, error) {
 	}
 	var rec record
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bucketName).Get([]byte(name))
+		b := tx.Bucket(bucketName)
+		v := b.Get([]byte(name))
 		if v == nil {
+			// The latest version: a delete of name left nothing else.
+			rec.Version = b.Sequence()
 			return core.ErrNotFound
 		}
 		// Unmarshal copies: v is valid only inside the transaction.
 		return json.Unmarshal(v, &rec)
 	})
 	if errors.Is(err, core.ErrNotFound) {
-		return core.User{}, err
+		return core.User{Version: rec.Version}, err
 	}
 	if err != nil {
 		return core.User{}, fmt.Errorf("bolt: cannot get %q: %w", name, err)

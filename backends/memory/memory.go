@@ -44,7 +44,7 @@ func (s *Store) Get(ctx context.Context, name string) (core.User, error) {
 	}
 	e, ok := s.users[name]
 	if !ok {
-		return core.User{}, core.ErrNotFound
+		return core.User{Version: s.version}, core.ErrNotFound
 	}
 	return core.User{Name: name, Email: e.email, Version: e.version}, nil
 }

@@ -28,6 +28,12 @@ type instance struct {
 
 func newInstance(t *testing.T, srv *redistest.Server, store core.Store, prefix string) *instance {
 	t.Helper()
+	return newInstanceWith(t, srv, store, prefix, core.Config{})
+}
+
+// newInstanceWith is newInstance with cfg's TTLs and intervals.
+func newInstanceWith(t *testing.T, srv *redistest.Server, store core.Store, prefix string, cfg core.Config) *instance {
+	t.Helper()
 	l1, err := ristretto.New(ristretto.Config{MaxBytes: 8 << 20})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +46,8 @@ func newInstance(t *testing.T, srv *redistest.Server, store core.Store, prefix s
 		t.Fatal(err)
 	}
 	t.Cleanup(l2.Close)
-	cache, err := core.New(core.Config{Store: store, Local: local, Shared: l2})
+	cfg.Store, cfg.Local, cfg.Shared = store, local, l2
+	cache, err := core.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,4 +389,92 @@ func TestWriteDuringOutageReachesOtherInstances(t *testing.T) {
 	if q := a.cache.Stats().Queued; q != 0 {
 		t.Fatalf("Queued = %d after recovery; want 0", q)
 	}
+}
+
+// A write that waits in the outbox while another instance deletes the user
+// must not bring the user back, even after the delete's tombstone expired:
+// the retry republishes what the store holds, not the queued value.
+func TestQueuedWriteDoesNotResurrectADeletedUser(t *testing.T) {
+	srv := redistest.Start(t)
+	store := memory.New()
+	short := core.Config{NegativeTTL: 50 * time.Millisecond, Jitter: -1}
+	a := newInstanceWith(t, srv, store, "resurrect:", short)
+	b := newInstanceWith(t, srv, store, "resurrect:", short)
+	if _, err := a.cache.Create(ctx, core.User{Name: "gone", Email: "old@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Pause()
+	waitFor(t, "a's breaker to open", func() bool {
+		a.cache.Get(ctx, fmt.Sprintf("probe-%d", time.Now().UnixNano()))
+		return a.l2.Status() == "degraded"
+	})
+	srv.Resume()
+	if _, err := a.cache.Update(ctx, core.User{Name: "gone", Email: "new@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if a.cache.Stats().Queued != 1 {
+		t.Fatalf("Queued = %d; want a's update queued", a.cache.Stats().Queued)
+	}
+	if err := b.cache.Delete(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // the tombstone's TTL passes; no assertion depends on the timing
+	waitFor(t, "a's queued write to be republished", func() bool { return a.cache.Stats().Queued == 0 })
+	b.settle(t, "gone", "")
+	a.settle(t, "gone", "")
+}
+
+// Redis that answers reads but refuses writes (OOM under noeviction): the
+// writer still reads its own writes, from the store, while the write waits,
+// and other instances get it once Redis takes writes again.
+func TestWritesRefusedByRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	store := memory.New()
+	a := newInstance(t, srv, store, "oom:")
+	b := newInstance(t, srv, store, "oom:")
+	if _, err := a.cache.Create(ctx, core.User{Name: "hot", Email: "0@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	b.settle(t, "hot", "0@example.com")
+	a.settle(t, "hot", "0@example.com")
+	for _, args := range [][]string{{"CONFIG", "SET", "maxmemory-policy", "noeviction"}, {"CONFIG", "SET", "maxmemory", "1"}} {
+		if _, err := srv.Do(args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { // readers racing the writes fill L1 whenever they can
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				a.read(t, "hot")
+			}
+		}
+	})
+	for i := 1; i <= 50; i++ {
+		want := fmt.Sprintf("%d@example.com", i)
+		if _, err := a.cache.Update(ctx, core.User{Name: "hot", Email: want}); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if got, src := a.read(t, "hot"); got != want {
+				t.Fatalf("update %d refused by Redis: writer then read %q from %v; want %q", i, got, src, want)
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if got, _ := b.read(t, "hot"); got != "0@example.com" {
+		t.Logf("b already serves %q", got) // Redis took no write, so b cannot know yet
+	}
+	if _, err := srv.Do("CONFIG", "SET", "maxmemory", "0"); err != nil {
+		t.Fatal(err)
+	}
+	b.settle(t, "hot", "50@example.com")
+	a.settle(t, "hot", "50@example.com")
 }

@@ -14,8 +14,8 @@
 // value from rueidis' local copy. Each write is therefore sent together with
 // a read of the same key as a barrier on the same connection: the barrier's
 // reply comes after the invalidation push, and rueidis processes a
-// connection's messages in order, so when Set, Add or Del returns this
-// process has dropped the old value from both rueidis and L1. This needs the
+// connection's messages in order, so when a write (SetVersion, Set, Del)
+// returns, this process has dropped the old value from both rueidis and L1. This needs the
 // write and the tracked reads on one connection: the tier uses one
 // connection per Redis node (PipelineMultiplex -1), which auto-pipelining
 // keeps busy enough for an L2.

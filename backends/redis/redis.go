@@ -174,7 +174,7 @@ func wrap(val []byte, version uint64) string {
 // unwrap returns VAL of a stored value, or false for a value that this
 // package did not write.
 func unwrap(v []byte) ([]byte, bool) {
-	if !bytes.HasPrefix(v, []byte(valuePrefix)) || len(v) == 0 || v[len(v)-1] != '}' {
+	if !bytes.HasPrefix(v, []byte(valuePrefix)) || v[len(v)-1] != '}' {
 		return nil, false
 	}
 	i := bytes.Index(v, []byte(dataField))
@@ -232,7 +232,12 @@ func (t *Tier) SetVersion(ctx context.Context, key string, val []byte, version u
 	k := t.cfg.Prefix + key
 	cmd := t.client.B().Eval().Script(setVersionScript).Numkeys(1).Key(k).
 		Arg(strconv.FormatUint(version, 10), wrap(val, version), strconv.FormatInt(ttl.Milliseconds(), 10)).Build()
-	return t.write(ctx, k, cmd)
+	r, err := t.write(ctx, k, cmd)
+	if err != nil {
+		return false, err
+	}
+	n, err := r.AsInt64()
+	return n == 1, err
 }
 
 // Del removes key.
@@ -243,11 +248,10 @@ func (t *Tier) Del(ctx context.Context, key string) error {
 }
 
 // write sends cmd and a barrier read of key on the same connection (see
-// "Read-your-writes"). It reports whether cmd stored: false when it answered
-// nil or 0.
-func (t *Tier) write(ctx context.Context, key string, cmd rueidis.Completed) (bool, error) {
+// "Read-your-writes") and returns cmd's reply.
+func (t *Tier) write(ctx context.Context, key string, cmd rueidis.Completed) (rueidis.RedisResult, error) {
 	if t.open.Load() {
-		return false, core.ErrUnavailable
+		return rueidis.RedisResult{}, core.ErrUnavailable
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
 	defer cancel()
@@ -259,10 +263,9 @@ func (t *Tier) write(ctx context.Context, key string, cmd rueidis.Completed) (bo
 		err = rs[0].Error()
 	}
 	if err = t.result(err); err != nil {
-		return false, fmt.Errorf("redis: cannot write: %w", err)
+		return rueidis.RedisResult{}, fmt.Errorf("redis: cannot write: %w", err)
 	}
-	n, err := rs[0].AsInt64()
-	return err != nil || n != 0, nil
+	return rs[0], nil
 }
 
 // result feeds the breaker with the outcome of a call. Redis error replies

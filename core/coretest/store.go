@@ -91,6 +91,14 @@ func TestStore(t *testing.T, open func(t *testing.T) core.Store) {
 		deleted := mustDelete(t, s, "kiran")
 		wantNewer(t, "Delete", deleted, created)
 		wantMissing(t, s, "kiran")
+		// The "not found" is ordered after the delete.
+		if u, _ := s.Get(t.Context(), "kiran"); u.Version < deleted {
+			t.Errorf("Get after Delete: version %d; want at least the delete's %d", u.Version, deleted)
+		}
+		other := mustCreate(t, s, core.User{Name: "other", Email: "other@example.com"})
+		if u, _ := s.Get(t.Context(), "never-registered"); u.Version < other {
+			t.Errorf("Get of a missing user: version %d; want at least the latest write's %d", u.Version, other)
+		}
 		v, err := s.Delete(t.Context(), "kiran")
 		if !errors.Is(err, core.ErrNotFound) || v != 0 {
 			t.Errorf("second Delete: got %d, %v; want 0, %v", v, err, core.ErrNotFound)

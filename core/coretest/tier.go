@@ -178,6 +178,18 @@ func TestShared(t *testing.T, newShared func(t *testing.T) core.Shared) {
 			}
 		}
 	})
+	t.Run("ReadYourVersionedWrites", func(t *testing.T) {
+		s := newShared(t)
+		for i := range 2000 {
+			want := fmt.Sprintf("v%d", i)
+			if stored, err := s.SetVersion(ctx, "ryw", []byte(want), uint64(i+1), time.Minute); err != nil || !stored {
+				t.Fatalf("SetVersion %d = %v, %v; want true, nil", i, stored, err)
+			}
+			if v, ok, err := s.Get(ctx, "ryw"); err != nil || !ok || string(v) != want {
+				t.Fatalf("iteration %d: Get = %q, %v, %v; want %q", i, v, ok, err, want)
+			}
+		}
+	})
 	t.Run("StatusOK", func(t *testing.T) {
 		if got := newShared(t).Status(); got != "ok" {
 			t.Fatalf("got %q; want %q", got, "ok")
