@@ -238,6 +238,10 @@ func (c *Cache) load(ctx context.Context, name string) (Result, error) {
 	switch {
 	case queued:
 		// The retry will publish; L1 would not hear of the next write.
+	case useL2 && !c.local.Valid(name, ticket):
+		// A write of name, a FLUSHALL or a lost connection came while we
+		// loaded. After a FLUSHALL, Redis no longer knows the newer version
+		// that would refuse our older one: leave the fill to the next read.
 	case useL2:
 		// No L1 fill: our own L2 write ends this process's tracking of name,
 		// so an L1 entry would not hear of the next write. The next read

@@ -96,6 +96,12 @@ func (l *Local) Begin(key string) Ticket {
 	return Ticket{epoch: l.epoch.Load(), gen: l.stripe(key).gen.Load()}
 }
 
+// Valid reports whether nothing invalidated key, or everything, since t was
+// taken.
+func (l *Local) Valid(key string, t Ticket) bool {
+	return l.stripe(key).gen.Load() == t.gen && l.epoch.Load() == t.epoch
+}
+
 func (l *Local) stripe(key string) *stripe {
 	return &l.stripes[maphash.String(l.seed, key)%stripes]
 }
