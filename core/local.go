@@ -63,9 +63,6 @@ func NewLocal(tier Tier) *Local {
 	return &Local{tier: tier, seed: maphash.MakeSeed()}
 }
 
-// Enabled reports whether L1 stores anything.
-func (l *Local) Enabled() bool { return l.tier != nil }
-
 var background = context.Background()
 
 // Get returns the rendered user (found) or a negative entry (found=false)
@@ -126,7 +123,7 @@ func (l *Local) Fill(key string, t Ticket, body []byte, found bool, ttl time.Dur
 	defer s.mu.Unlock()
 	// An epoch bump needs no lock: an entry stored with an old epoch is
 	// already a miss.
-	if s.gen.Load() != t.gen || l.epoch.Load() != t.epoch {
+	if !l.Valid(key, t) {
 		return false
 	}
 	return l.tier.Set(background, key, v, ttl) == nil
