@@ -14,7 +14,7 @@ run:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/tiercache ./cmd/tiercache
 
-## test: install redis-server if missing, then static checks, race tests, fuzzing, alloc tests
+## test: install redis-server and PostgreSQL if missing, then static checks, race tests, fuzzing, alloc tests
 test: deps check unit allocs fuzz
 
 deps:

@@ -100,10 +100,14 @@ func AppendJSONString(dst []byte, s string) []byte {
 // User.Version). When they return a nil error the write is durable.
 type Store interface {
 	// Get returns the user with its current version. For a name with no
-	// user it returns ErrNotFound together with a User whose Version is at
-	// least that of every write committed before the call (the store's
-	// latest version will do): a delete has no record left to carry its
-	// version, and the caches must still order a "not found" after it.
+	// user it returns ErrNotFound together with a User whose Version V
+	// orders the miss among the writes of that name: every write of name
+	// that Get saw has a version ≤ V, and every write of name that Get did
+	// not see gets a version > V. A delete has no record left to carry its
+	// version, and the caches must still order a "not found" after it and
+	// before a registration that follows. (The store's latest committed
+	// version does it when a read sees every committed write; a version
+	// taken by a write not yet committed does not.)
 	Get(ctx context.Context, name string) (User, error)
 	// Create adds u (its Version is ignored) atomically, or returns
 	// ErrExists and changes nothing.

@@ -46,7 +46,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	c.redisLocalBytes = 8 << 20
 	fs.StringVar(&c.listen, "listen", ":5000", "HTTP address to serve on")
 	fs.StringVar(&c.redisURL, "redis", "redis://127.0.0.1:6379", "L2 Redis URL (rediss:// for TLS, ?addr=host:port for more cluster nodes); off disables L2")
-	fs.StringVar(&c.store, "store", "bolt:./data/tiercache.db", "user store: bolt:PATH (embedded, durable) or memory (lost on exit)")
+	fs.StringVar(&c.store, "store", "bolt:./data/tiercache.db", "user store: bolt:PATH (embedded, one process), postgres://… (shared by several instances), or memory")
 	fs.Var(&c.l1Bytes, "l1-bytes", "L1 memory budget, e.g. 64MiB; 0 disables L1")
 	fs.DurationVar(&c.ttl, "ttl", time.Hour, "TTL of a cached user, ±10% jitter")
 	fs.DurationVar(&c.negativeTTL, "negative-ttl", 30*time.Second, "TTL of a cached \"not found\", ±10% jitter")

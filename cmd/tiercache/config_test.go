@@ -132,3 +132,28 @@ func TestREADMEListsEverySetting(t *testing.T) {
 		}
 	})
 }
+
+func TestOpenStoreErrors(t *testing.T) {
+	for _, spec := range []string{"", "bolt", "mysql://u:secret@db/x", "postgres://u:secret@127.0.0.1:1/x?connect_timeout=1"} {
+		s, err := openStore(spec, time.Second)
+		if err == nil {
+			s.Close()
+			t.Errorf("openStore(%q) = nil error; want an error", spec)
+		} else if strings.Contains(err.Error(), "secret") {
+			t.Errorf("openStore(%q) = %v; want the password left out", spec, err)
+		}
+	}
+}
+
+func TestRedactStore(t *testing.T) {
+	for in, want := range map[string]string{
+		"memory":                           "memory",
+		"bolt:./data/tiercache.db":         "bolt:./data/tiercache.db",
+		"postgres://u:secret@db:5432/x":    "postgres://u:xxxxx@db:5432/x",
+		"postgresql://u@db/x?sslmode=full": "postgresql://u@db/x?sslmode=full",
+	} {
+		if got := redactStore(in); got != want {
+			t.Errorf("redactStore(%q) = %q; want %q", in, got, want)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tiercache/tiercache/internal/pgtest"
 	"github.com/tiercache/tiercache/internal/redistest"
 )
 
@@ -375,5 +376,32 @@ func TestStartsWithRedisDown(t *testing.T) {
 	}
 	if r := do(t, "GET", base+"/readyz", ""); r.status != 200 || !strings.Contains(r.body, `"redis":"degraded"`) {
 		t.Fatalf("readyz = %d %s; want redis degraded", r.status, r.body)
+	}
+}
+
+// Two instances on one PostgreSQL store (one through each URL scheme) and
+// one Redis: a registration on either is seen, and enforced, by both.
+func TestInstancesSharePostgres(t *testing.T) {
+	db := pgtest.NewDatabase(t, pgtest.Start(t))
+	srv := redistest.Start(t)
+	a := startInProcess(t, "-store", db, "-redis", srv.URL())
+	b := startInProcess(t, "-store", "postgresql://"+strings.TrimPrefix(db, "postgres://"), "-redis", srv.URL())
+	if r := register(t, a, "kiran"); r.status != 201 {
+		t.Fatalf("register on a = %d %s; want 201", r.status, r.body)
+	}
+	if r := register(t, b, "kiran"); r.status != 409 {
+		t.Fatalf("register on b = %d %s; want 409", r.status, r.body)
+	}
+	if r := do(t, "DELETE", b+"/user/kiran", ""); r.status != 200 {
+		t.Fatalf("DELETE on b = %d %s; want 200", r.status, r.body)
+	}
+	if r := do(t, "GET", a+"/user/kiran", ""); r.status != 404 {
+		t.Fatalf("GET on a = %d %s; want 404", r.status, r.body)
+	}
+	if r := register(t, a, "kiran"); r.status != 201 {
+		t.Fatalf("register on a again = %d %s; want 201", r.status, r.body)
+	}
+	if r := do(t, "GET", b+"/user/kiran", ""); r.status != 200 {
+		t.Fatalf("GET on b = %d %s; want 200", r.status, r.body)
 	}
 }

@@ -10,13 +10,16 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/tiercache/tiercache/backends/bolt"
 	"github.com/tiercache/tiercache/backends/memory"
+	"github.com/tiercache/tiercache/backends/postgres"
 	"github.com/tiercache/tiercache/backends/redis"
 	"github.com/tiercache/tiercache/backends/ristretto"
 	"github.com/tiercache/tiercache/core"
@@ -64,7 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	hs := app.srv.HTTPServer()
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
-	log.Info("tiercache serving", "addr", ln.Addr().String(), "store", cfg.store,
+	log.Info("tiercache serving", "addr", ln.Addr().String(), "store", redactStore(cfg.store),
 		"l1_bytes", cfg.l1Bytes.String(), "redis", app.redisState())
 
 	select {
@@ -98,7 +101,7 @@ func open(cfg config, log *slog.Logger) (a *app, err error) {
 			a.close()
 		}
 	}()
-	if a.store, err = openStore(cfg.store); err != nil {
+	if a.store, err = openStore(cfg.store, cfg.storeTimeout); err != nil {
 		return nil, err
 	}
 	if cfg.l1Bytes > 0 {
@@ -136,14 +139,36 @@ func open(cfg config, log *slog.Logger) (a *app, err error) {
 	return a, nil
 }
 
-func openStore(spec string) (core.Store, error) {
+// openStore opens the store that spec names. A PostgreSQL store must answer
+// within timeout, the deadline of each store call.
+func openStore(spec string, timeout time.Duration) (core.Store, error) {
 	switch {
 	case spec == "memory":
 		return memory.New(), nil
 	case strings.HasPrefix(spec, "bolt:"):
 		return bolt.Open(strings.TrimPrefix(spec, "bolt:"), bolt.Config{})
+	case isPostgres(spec):
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		return postgres.Open(ctx, spec, postgres.Config{QueryTimeout: timeout})
 	}
-	return nil, fmt.Errorf("invalid -store %q: want bolt:PATH or memory", spec)
+	return nil, fmt.Errorf("invalid -store %q: want bolt:PATH, postgres://… or memory", redactStore(spec))
+}
+
+func isPostgres(spec string) bool {
+	return strings.HasPrefix(spec, "postgres://") || strings.HasPrefix(spec, "postgresql://")
+}
+
+// redactStore hides the password of a store URL, for logs.
+func redactStore(spec string) string {
+	if !strings.Contains(spec, "://") {
+		return spec
+	}
+	u, err := url.Parse(spec)
+	if err != nil {
+		return spec[:strings.Index(spec, "://")+3] + "…"
+	}
+	return u.Redacted()
 }
 
 func (a *app) redisState() string {

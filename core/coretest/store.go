@@ -282,6 +282,31 @@ func TestStore(t *testing.T, open func(t *testing.T) core.Store) {
 	})
 
 	// A caller that has given up must not find its write applied later.
+	// A miss is ordered before every write it did not see: the caches
+	// store a "not found" with the miss's version, and a registration it
+	// raced must still replace it.
+	run("MissOrderedBeforeUnseenWrite", func(t *testing.T, s core.Store) {
+		for round := range 100 {
+			name := fmt.Sprintf("racer%d", round)
+			var (
+				created uint64
+				miss    core.User
+				missErr error
+			)
+			parallel(2, func(i int) {
+				if i == 0 {
+					created = mustCreate(t, s, core.User{Name: name, Email: name + "@example.com"})
+					return
+				}
+				miss, missErr = s.Get(t.Context(), name)
+			})
+			if errors.Is(missErr, core.ErrNotFound) && created <= miss.Version {
+				t.Fatalf("round %d: Get missed a Create yet returned version %d; the Create got %d, which must be larger",
+					round, miss.Version, created)
+			}
+		}
+	})
+
 	run("CreateCancelled", func(t *testing.T, s core.Store) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
