@@ -5,7 +5,7 @@ GO        ?= go
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 
-.PHONY: run test deps check unit fuzz allocs bench build clean
+.PHONY: run test deps check unit fuzz allocs bench build clean coherence
 
 ## run: serve on :5000 (embedded store in ./data; Redis at 127.0.0.1:6379 when it answers)
 run:
@@ -40,6 +40,11 @@ fuzz:
 	@echo "== fuzzing ($(FUZZTIME) per target)"
 	$(GO) test -run '^$$' -fuzz '^FuzzParseBody$$' -fuzztime $(FUZZTIME) ./server/
 	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME) ./server/
+
+## coherence: 3 instances on one Redis and one PostgreSQL, 60 s of racing clients and
+## faults; checks staleness bounds, read-your-writes, lost writes, linearizability
+coherence: deps
+	$(GO) run ./cmd/coherence -duration 60s
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...

@@ -119,31 +119,34 @@ func (s *Store) Get(ctx context.Context, name string) (core.User, error) {
 	return core.User{Name: name, Email: *email, Version: *version}, nil
 }
 
-// Create adds u, or returns core.ErrExists.
+// Create adds u, or returns core.ErrExists. A taken name is not an error
+// for PostgreSQL (ON CONFLICT DO NOTHING), so that a busy registration
+// endpoint does not fill the server's log with unique violations.
 func (s *Store) Create(ctx context.Context, u core.User) (uint64, error) {
-	return s.write(ctx, "create", u.Name,
-		"INSERT INTO tiercache_users (username, email, version) VALUES ($1, $2, nextval('tiercache_versions')) RETURNING version",
+	return s.write(ctx, "create", u.Name, core.ErrExists,
+		"INSERT INTO tiercache_users (username, email, version) VALUES ($1, $2, nextval('tiercache_versions')) "+
+			"ON CONFLICT (username) DO NOTHING RETURNING version",
 		u.Name, u.Email)
 }
 
 // Update replaces the email of an existing user, or returns core.ErrNotFound.
 func (s *Store) Update(ctx context.Context, u core.User) (uint64, error) {
-	return s.write(ctx, "update", u.Name,
+	return s.write(ctx, "update", u.Name, core.ErrNotFound,
 		"UPDATE tiercache_users SET email = $2, version = nextval('tiercache_versions') WHERE username = $1 RETURNING version",
 		u.Name, u.Email)
 }
 
 // Delete removes a user, or returns core.ErrNotFound.
 func (s *Store) Delete(ctx context.Context, name string) (uint64, error) {
-	return s.write(ctx, "delete", name,
+	return s.write(ctx, "delete", name, core.ErrNotFound,
 		"DELETE FROM tiercache_users WHERE username = $1 RETURNING nextval('tiercache_versions')",
 		name)
 }
 
 // write runs query, which returns the write's version, in a transaction that
 // first takes name's lock (see "Versions" in the package doc). No row means
-// core.ErrNotFound; a duplicate key, core.ErrExists.
-func (s *Store) write(ctx context.Context, op, name, query string, args ...any) (uint64, error) {
+// noRow; a duplicate key, core.ErrExists.
+func (s *Store) write(ctx context.Context, op, name string, noRow error, query string, args ...any) (uint64, error) {
 	ctx, cancel, err := s.begin(ctx)
 	if err != nil {
 		return 0, err
@@ -172,7 +175,7 @@ func (s *Store) write(ctx context.Context, op, name, query string, args ...any) 
 	case err == nil:
 		return version, nil
 	case errors.Is(err, pgx.ErrNoRows):
-		return 0, core.ErrNotFound
+		return 0, noRow
 	case errors.As(err, &pgErr) && pgErr.Code == "23505": // unique_violation
 		return 0, core.ErrExists
 	}

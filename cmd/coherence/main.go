@@ -1,0 +1,143 @@
+// Command coherence checks that several tiercache instances sharing Redis
+// and a PostgreSQL store stay coherent under faults. It starts the
+// processes itself on loopback ports, drives them with concurrent clients
+// while it injects faults, checks the history and prints a summary table.
+//
+// Exit status: 0 when every promise held, 1 when one broke, 2 when the run
+// could not be carried out. Run coherence -h for the flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/tiercache/tiercache/internal/coherence"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, replay, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "coherence:", err)
+		return 2
+	}
+	cfg.Out = stdout
+	var r *coherence.Report
+	if replay != "" {
+		r, err = coherence.Replay(cfg, replay)
+	} else {
+		r, err = coherence.Run(ctx, cfg)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "coherence:", err)
+		return 2
+	}
+	r.Print(stdout)
+	fmt.Fprintf(stdout, "report: %s\n", r.JSONPath)
+	if r.Broken {
+		return 1
+	}
+	return 0
+}
+
+// tiercache's defaults, from which the bounds below are derived.
+const (
+	steady        = 100 * time.Millisecond  // invalidation delivery, with GC and 2 shared cores
+	degradedTTL   = 1100 * time.Millisecond // -degraded-ttl 1s, +10% jitter
+	probeInterval = 500 * time.Millisecond  // breaker probe
+	retryInterval = 100 * time.Millisecond  // outbox retry
+	stall         = 2 * time.Second
+	l2TTL         = 66 * time.Minute // -ttl 1h, +10% jitter
+)
+
+func parseFlags(args []string, out io.Writer) (c coherence.Config, replay string, err error) {
+	fs := flag.NewFlagSet("coherence", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&replay, "replay", "", "check the history.jsonl.gz of an earlier run again, with these flags' bounds, instead of running")
+	fs.StringVar(&c.Dir, "dir", "", "run directory for logs, the history and the report (default: a new one under $TMPDIR)")
+	fs.StringVar(&c.JSON, "json", "", "path of the JSON report (default: coherence.json in the run directory)")
+	fs.StringVar(&c.Bin, "bin", "", "tiercache binary to run (default: build ./cmd/tiercache into the run directory)")
+	fs.BoolVar(&c.Keep, "keep", false, "keep PostgreSQL's data directory and the built binary in the run directory")
+	fs.IntVar(&c.Instances, "instances", 3, "tiercache processes")
+	fs.DurationVar(&c.Duration, "duration", 60*time.Second, "how long the load and the faults run")
+	fs.IntVar(&c.MaxOps, "max-ops", 1_000_000, "stop the load after this many operations")
+	fs.IntVar(&c.Clients, "clients", 12, "concurrent clients, spread over the instances, each on one")
+	fs.IntVar(&c.Keys, "keys", 8, "hot usernames the clients share, so that their operations race")
+	fs.Float64Var(&c.Rate, "rate", 0, "target ops/s of all clients together; 0 for as fast as answers come (closed loop)")
+	fs.Uint64Var(&c.Seed, "seed", 0, "seed of the clients' choices (default: random; the report names it)")
+	fs.DurationVar(&c.Timeout, "timeout", 2*time.Second, "HTTP timeout of each request; a write that times out has an unknown outcome")
+	fs.DurationVar(&c.Warmup, "warmup", 2*time.Second, "steady state before the first fault")
+	fs.DurationVar(&c.Gap, "gap", 2*time.Second, "steady state between the end of a fault and the next")
+	fs.DurationVar(&c.Tail, "tail", 3*time.Second, "no fault starts within this time of the end")
+	fs.DurationVar(&c.Stall, "stall", stall, "how long Redis stays stopped (SIGSTOP) in a stall")
+	fs.DurationVar(&c.KillDowntime, "kill-downtime", 200*time.Millisecond, "how long a kill -9ed instance stays down before its restart")
+	fs.DurationVar(&c.Settle, "settle", 3*time.Second, "wait after the load before reading the final state")
+	fs.DurationVar(&c.Bounds.Steady, "bound-steady", steady,
+		"promised staleness with no fault: invalidation delivery")
+	fs.DurationVar(&c.Bounds.Stall, "bound-stall", stall+probeInterval+retryInterval+steady,
+		"promised staleness in a Redis stall window: the stall, then the writer's probe and outbox retry (-stall + 500ms + 100ms + -bound-steady)")
+	fs.DurationVar(&c.Bounds.ConnLoss, "bound-conn-loss", degradedTTL+probeInterval+retryInterval+steady,
+		"promised staleness after a Redis restart, CLIENT KILL or FLUSHALL: degraded TTL 1s+10%, probe 500ms, outbox retry 100ms, -bound-steady")
+	fs.DurationVar(&c.Bounds.Kill, "bound-kill", steady,
+		"promised staleness, on the other instances, around a kill -9")
+	fs.DurationVar(&c.Bounds.LostWriter, "bound-lost-writer", l2TTL,
+		"promised staleness of a write whose writer could not reach Redis and was killed: the L2 TTL (1h+10%)")
+	fs.DurationVar(&c.Bounds.Drain, "drain", probeInterval+retryInterval+steady,
+		"after Redis is back, the time by which every live instance has republished the writes Redis missed (probe 500ms + retry 100ms + -bound-steady); only a write acknowledged before a fault's end plus this can be lost with its killed writer")
+	fs.DurationVar(&c.ProbeInterval, "probe-interval", probeInterval,
+		"the breaker's probe interval: GETs up to this long after Redis is back still count as during the outage")
+	fs.DurationVar(&c.MaxOutageP99, "max-outage-p99", 50*time.Millisecond, "promised p99 of GET while Redis is down")
+	fs.DurationVar(&c.PorcupineTimeout, "porcupine-timeout", 10*time.Second, "time porcupine may spend on each user's history, per check")
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: coherence [flags]\n\n"+
+			"Starts redis-server, PostgreSQL and -instances tiercache processes on loopback ports, drives them\n"+
+			"with -clients concurrent HTTP clients on -keys hot users for -duration while injecting faults\n"+
+			"(Redis restart, kill -9 of an instance, CLIENT KILL, SIGSTOP of Redis, FLUSHALL), then checks\n"+
+			"read-your-writes, staleness against the bounds below, lost writes, convergence, GET latency\n"+
+			"while Redis is down and linearizability (porcupine). Run it from the repository root.\n"+
+			"Exit status: 0 every promise kept, 1 a promise broken, 2 the run could not be carried out.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, "", err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["bound-stall"] {
+		c.Bounds.Stall = c.Stall + probeInterval + retryInterval + c.Bounds.Steady
+	}
+	if !set["bound-conn-loss"] {
+		c.Bounds.ConnLoss = degradedTTL + probeInterval + retryInterval + c.Bounds.Steady
+	}
+	if !set["bound-kill"] {
+		c.Bounds.Kill = c.Bounds.Steady
+	}
+	if fs.NArg() > 0 {
+		return c, "", fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if c.Instances < 1 || c.Clients < 1 || c.Keys < 1 || c.Duration <= 0 || c.Timeout <= 0 {
+		return c, "", errors.New("-instances, -clients, -keys, -duration and -timeout must be positive")
+	}
+	if c.Seed == 0 {
+		c.Seed = rand.Uint64()
+	}
+	return c, replay, nil
+}

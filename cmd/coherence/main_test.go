@@ -1,0 +1,55 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseFlags(t *testing.T) {
+	t.Parallel()
+	c, replay, err := parseFlags(nil, &bytes.Buffer{})
+	if err != nil || replay != "" {
+		t.Fatalf("got %v, %q; want defaults", err, replay)
+	}
+	if c.Duration != time.Minute || c.Instances != 3 || c.Clients != 12 || c.Keys != 8 || c.Seed == 0 {
+		t.Errorf("got %+v; want 60s, 3 instances, 12 clients, 8 keys, a random seed", c)
+	}
+	b := c.Bounds
+	if b.Steady != 100*time.Millisecond || b.Stall != 2700*time.Millisecond || b.ConnLoss != 1800*time.Millisecond ||
+		b.Kill != 100*time.Millisecond || b.LostWriter != 66*time.Minute || b.Drain != 700*time.Millisecond {
+		t.Errorf("got bounds %+v; want 100ms, 2.7s, 1.8s, 100ms, 66m, 700ms", b)
+	}
+
+	// Bounds follow the stall and the steady bound unless set.
+	c, _, _ = parseFlags([]string{"-stall", "1s", "-bound-steady", "50ms"}, &bytes.Buffer{})
+	if c.Bounds.Stall != 1650*time.Millisecond || c.Bounds.ConnLoss != 1750*time.Millisecond || c.Bounds.Kill != 50*time.Millisecond {
+		t.Errorf("got bounds %+v; want stall 1.65s, conn-loss 1.75s, kill 50ms", c.Bounds)
+	}
+	c, _, _ = parseFlags([]string{"-stall", "1s", "-bound-stall", "5s"}, &bytes.Buffer{})
+	if c.Bounds.Stall != 5*time.Second {
+		t.Errorf("got stall bound %v; want 5s as set", c.Bounds.Stall)
+	}
+}
+
+func TestRunExitStatus(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"-h"}, 0, "Exit status"},
+		{[]string{"-nope"}, 2, "flag provided but not defined"},
+		{[]string{"-clients", "0"}, 2, "must be positive"},
+		{[]string{"extra"}, 2, "unexpected argument"},
+		{[]string{"-replay", "/nonexistent/history.jsonl.gz"}, 2, "cannot read history"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), tc.args, &stdout, &stderr); code != tc.code || !strings.Contains(stderr.String(), tc.out) {
+			t.Errorf("run(%q) = %d, stderr %q; want %d with %q", tc.args, code, stderr.String(), tc.code, tc.out)
+		}
+	}
+}

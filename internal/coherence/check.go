@@ -1,0 +1,607 @@
+package coherence
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Bounds are the staleness bounds that tiercache's configuration promises,
+// per class of read. A stale read beyond its class's bound breaks a promise.
+type Bounds struct {
+	// Steady: invalidation delivery, no fault around.
+	Steady time.Duration
+	// Stall: Redis stopped (SIGSTOP). Other instances serve their L1 until
+	// their connection times out (KeepAlive + ConnWriteTimeout); entries
+	// filled from the store meanwhile live DegradedTTL; a write that Redis
+	// did not take is republished by the writer's outbox once its breaker
+	// probe succeeds after the stall (ProbeInterval + RetryInterval).
+	Stall time.Duration
+	// ConnLoss: Redis restart, CLIENT KILL, FLUSHALL. The lost connection
+	// flushes L1 at once; then DegradedTTL, ProbeInterval and RetryInterval
+	// as for a stall, without the stall itself.
+	ConnLoss time.Duration
+	// Kill: kill -9 of an instance, as seen by the others.
+	Kill time.Duration
+	// LostWriter: a write acknowledged by an instance that could not reach
+	// Redis and was then killed is lost from its outbox; other instances
+	// may serve the old L2 value for the L2 TTL.
+	LostWriter time.Duration
+	// Drain is not a staleness bound: it is how long after Redis is back
+	// every live instance's outbox has republished its writes (breaker
+	// probe, then outbox retry). Only a write acknowledged before a Redis
+	// fault's end plus Drain can be lost with its killed writer.
+	Drain time.Duration
+}
+
+// ForKind is the bound of reads in the window of a fault of kind k.
+func (b Bounds) ForKind(k FaultKind) time.Duration {
+	switch k {
+	case RedisStall:
+		return b.Stall
+	case RedisRestart, ClientKill, FlushAll:
+		return b.ConnLoss
+	case InstanceKill:
+		return b.Kill
+	}
+	return b.Steady
+}
+
+// Classes of stale reads, besides the fault kinds.
+const (
+	ClassSteady     = "steady"
+	ClassLostWriter = "lost-writer"
+)
+
+// Violation kinds.
+const (
+	VReadYourWrites = "read-your-writes"
+	VStale          = "stale-beyond-bound"
+	VImpossible     = "impossible-read"
+	VLostWrite      = "lost-write"
+	VNotConverged   = "not-converged"
+	VOutage5xx      = "outage-5xx"
+	VOutageP99      = "outage-p99"
+	VLinearizable   = "not-linearizable-unexplained"
+	VFault          = "fault-failed"
+)
+
+// Violation is one broken promise with its evidence.
+type Violation struct {
+	Kind   string `json:"kind"`
+	Key    string `json:"key,omitempty"`
+	Detail string `json:"detail"`
+	Ops    []Op   `json:"ops,omitempty"`
+}
+
+// StaleRead is a read that missed at least one acknowledged write.
+type StaleRead struct {
+	Read      int           `json:"read"`   // op id
+	Missed    []int         `json:"missed"` // op ids of the writes it missed
+	Staleness time.Duration `json:"staleness_ns"`
+	Class     string        `json:"class"`
+	Bound     time.Duration `json:"bound_ns"`
+}
+
+// Beyond reports whether the read breaks its class's bound.
+func (s StaleRead) Beyond() bool { return s.Staleness > s.Bound }
+
+// Checker holds a finished history and the faults injected during it.
+type Checker struct {
+	Ops    []Op
+	Faults []Fault
+	Bounds Bounds
+
+	idx *index
+}
+
+// NewChecker indexes ops (ops[i].ID must be i) for the checks.
+func NewChecker(ops []Op, faults []Fault, b Bounds) *Checker {
+	order := make([]int, len(ops))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(ops[a].Invoke, ops[b].Invoke) })
+	idx := newIndex()
+	for _, id := range order {
+		idx.add(&ops[id])
+	}
+	return &Checker{Ops: ops, Faults: faults, Bounds: b, idx: idx}
+}
+
+// Keys returns the keys of the history, sorted.
+func (c *Checker) Keys() []string {
+	keys := make([]string, 0, len(c.idx.byKey))
+	for k := range c.idx.byKey {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// ids returns the ops of key in order of invocation.
+func (c *Checker) ids(key string) []int {
+	if k := c.idx.byKey[key]; k != nil {
+		return k.all
+	}
+	return nil
+}
+
+// commitGrace is how long after its client stopped waiting a write may
+// still take effect in the store: PostgreSQL finishes a COMMIT that it
+// received even when the process that sent it dies or gave up on it.
+const commitGrace = 2 * time.Second
+
+// effective is the time by which write w has taken effect, if it ever
+// does: its acknowledgement; for a 5xx, the answer plus commitGrace; for
+// a write in flight when its process was killed, the kill plus
+// commitGrace; otherwise (a timeout) Never.
+func (c *Checker) effective(w *Op) int64 {
+	switch {
+	case w.Acked():
+		return w.Return
+	case !w.Unknown():
+		return Never
+	case w.Done() && w.Status >= 500:
+		return w.Return + int64(commitGrace)
+	}
+	for _, f := range c.Faults {
+		if f.Kind == InstanceKill && f.Instance == w.Instance && f.Gen == w.Gen {
+			return f.Start + int64(commitGrace)
+		}
+	}
+	return Never
+}
+
+// index finds the ops of a key, and the write of an email.
+type index struct {
+	byKey   map[string]*keyOps
+	byEmail map[string]int // email → the write that carries it
+}
+
+// keyOps are one key's ops, and its deletes, in order of invocation.
+type keyOps struct{ all, deletes []int }
+
+func newIndex() *index { return &index{byKey: map[string]*keyOps{}, byEmail: map[string]int{}} }
+
+// add indexes op; ops must be added in order of invocation.
+func (x *index) add(op *Op) {
+	k := x.byKey[op.Key]
+	if k == nil {
+		k = &keyOps{}
+		x.byKey[op.Key] = k
+	}
+	k.all = append(k.all, op.ID)
+	switch op.Kind {
+	case Delete:
+		k.deletes = append(k.deletes, op.ID)
+	case Register, Update:
+		if op.Email != "" {
+			x.byEmail[op.Email] = op.ID
+		}
+	}
+}
+
+// missedWrites returns the acknowledged writes that read r missed: writes
+// on r's key acknowledged before r was invoked and definitely after (invoked
+// after the effect of) the write whose value r returned. For "not found"
+// that value is the initial absence (before everything) or any delete that
+// may have happened before r returned; r missed W only if W is definitely
+// after all of them. eff is the time by which a write has taken effect if
+// it ever does (Never when unknown). problem is set when r's value is one
+// that no write can explain.
+func missedWrites(ops []Op, x *index, eff func(*Op) int64, r *Op) (missed []int, problem string) {
+	k := x.byKey[r.Key]
+	after := int64(-1) // the initial absence precedes every op
+	if r.Found() {
+		src, ok := x.byEmail[r.Out]
+		switch {
+		case !ok:
+			return nil, fmt.Sprintf("returned %q, which no client wrote", r.Out)
+		case ops[src].Key != r.Key:
+			return nil, fmt.Sprintf("returned %q, written to user %q", r.Out, ops[src].Key)
+		case !ops[src].MayHaveHappened():
+			return nil, fmt.Sprintf("returned %q of op %d, which did not happen (status %d)", r.Out, src, ops[src].Status)
+		case ops[src].Invoke > r.Return:
+			return nil, fmt.Sprintf("returned %q of op %d, invoked after the read returned", r.Out, src)
+		}
+		after = eff(&ops[src])
+	} else {
+		for _, id := range k.deletes {
+			d := &ops[id]
+			if d.Invoke >= r.Return {
+				break
+			}
+			if d.MayHaveHappened() {
+				after = max(after, eff(d))
+			}
+		}
+	}
+	if after == Never {
+		return nil, ""
+	}
+	// The writes invoked after `after` and before r, in order of invocation.
+	i, _ := slices.BinarySearchFunc(k.all, after, func(id int, t int64) int {
+		if ops[id].Invoke > t {
+			return 1
+		}
+		return -1
+	})
+	for _, id := range k.all[i:] {
+		w := &ops[id]
+		if w.Invoke >= r.Invoke {
+			break
+		}
+		if w.Acked() && w.Return < r.Invoke {
+			missed = append(missed, id)
+		}
+	}
+	return missed, ""
+}
+
+// classOf returns the class of a read invoked at t, and its bound: the
+// fault whose window holds t (from the fault's start to its end plus its
+// kind's bound; the largest bound if several do), else steady state.
+func (c *Checker) classOf(t int64) (string, time.Duration) {
+	class, bound := ClassSteady, c.Bounds.Steady
+	for _, f := range c.Faults {
+		b := c.Bounds.ForKind(f.Kind)
+		if t >= f.Start && t <= f.End+int64(b) && b >= bound {
+			class, bound = string(f.Kind), b
+		}
+	}
+	return class, bound
+}
+
+// lostWriter reports whether write w may have been lost from its writer's
+// outbox: acknowledged by a process that was later killed, while Redis was
+// failing writes.
+func (c *Checker) lostWriter(w *Op) bool {
+	killed := false
+	for _, f := range c.Faults {
+		if f.Kind == InstanceKill && f.Instance == w.Instance && f.Gen == w.Gen && w.Invoke <= f.Start {
+			killed = true
+		}
+	}
+	if !killed {
+		return false
+	}
+	if w.Unknown() {
+		return true // in flight when its process died: committed, maybe never published
+	}
+	for _, f := range c.Faults {
+		if f.Kind.breaksRedisWrites() && w.Return >= f.Start && w.Return <= f.End+int64(c.Bounds.Drain) {
+			return true
+		}
+	}
+	return false
+}
+
+// Stale finds the stale reads, classifies them and returns them with the
+// violations they make: read-your-writes, beyond their bound, impossible.
+func (c *Checker) Stale() (stale []StaleRead, vs []Violation) {
+	for i := range c.Ops {
+		r := &c.Ops[i]
+		if !r.Answered() {
+			continue
+		}
+		missed, problem := missedWrites(c.Ops, c.idx, c.effective, r)
+		if problem != "" {
+			ev := []Op{*r}
+			if src, ok := c.idx.byEmail[r.Out]; ok {
+				ev = append(ev, c.Ops[src])
+			}
+			vs = append(vs, Violation{Kind: VImpossible, Key: r.Key, Detail: fmt.Sprintf("read %d %s", r.ID, problem), Ops: ev})
+			continue
+		}
+		if len(missed) == 0 {
+			continue
+		}
+		s := StaleRead{Read: r.ID, Missed: missed, Staleness: c.staleness(r, missed)}
+		s.Class, s.Bound = c.classOf(r.Invoke)
+		if s.Beyond() {
+			// A write lost with its killed writer explains the read if it
+			// is within bound without those writes.
+			var rest []int
+			for _, id := range missed {
+				if !c.lostWriter(&c.Ops[id]) {
+					rest = append(rest, id)
+				}
+			}
+			if len(rest) < len(missed) && (len(rest) == 0 || c.staleness(r, rest) <= s.Bound) {
+				s.Class, s.Bound = ClassLostWriter, c.Bounds.LostWriter
+			}
+		}
+		stale = append(stale, s)
+		for _, id := range missed {
+			w := &c.Ops[id]
+			if w.Instance == r.Instance && w.Gen == r.Gen {
+				vs = append(vs, Violation{Kind: VReadYourWrites, Key: r.Key,
+					Detail: fmt.Sprintf("read %d on instance %d (gen %d) missed write %d that the same process acknowledged %v earlier",
+						r.ID, r.Instance, r.Gen, w.ID, time.Duration(r.Invoke-w.Return)),
+					Ops: c.evidence(r, missed)})
+				break
+			}
+		}
+		if s.Beyond() {
+			vs = append(vs, Violation{Kind: VStale, Key: r.Key,
+				Detail: fmt.Sprintf("read %d on instance %d (%s) was %v stale; class %s promises %v",
+					r.ID, r.Instance, r.CacheStatus, s.Staleness, s.Class, s.Bound),
+				Ops: c.evidence(r, missed)})
+		}
+	}
+	return stale, vs
+}
+
+func (c *Checker) staleness(r *Op, missed []int) time.Duration {
+	first := Never
+	for _, id := range missed {
+		first = min(first, c.Ops[id].Return)
+	}
+	return time.Duration(r.Invoke - first)
+}
+
+// evidence is the read, the write whose value it returned, and the writes
+// it missed.
+func (c *Checker) evidence(r *Op, missed []int) []Op {
+	ev := []Op{*r}
+	if src, ok := c.idx.byEmail[r.Out]; ok && r.Found() {
+		ev = append(ev, c.Ops[src])
+	}
+	for _, id := range missed {
+		ev = append(ev, c.Ops[id])
+	}
+	return ev
+}
+
+// State is a user's state: absent, or present with an email.
+type State struct {
+	Exists bool   `json:"exists"`
+	Email  string `json:"email,omitempty"`
+}
+
+func (s State) String() string {
+	if !s.Exists {
+		return "absent"
+	}
+	return s.Email
+}
+
+// LostWrites checks the store's final state of key: it must be the value
+// of a write (or of the initial absence, or a delete) that no acknowledged
+// write is definitely after.
+func (c *Checker) LostWrites(key string, final State) []Violation {
+	ids := c.ids(key)
+	after := int64(-1) // the initial absence
+	var src []Op
+	if final.Exists {
+		id, ok := c.idx.byEmail[final.Email]
+		switch {
+		case !ok || c.Ops[id].Key != key:
+			return []Violation{{Kind: VLostWrite, Key: key, Detail: fmt.Sprintf("store holds %q, which no client wrote to %s", final.Email, key)}}
+		case !c.Ops[id].MayHaveHappened():
+			return []Violation{{Kind: VLostWrite, Key: key, Detail: fmt.Sprintf("store holds %q of op %d, which did not happen", final.Email, id), Ops: []Op{c.Ops[id]}}}
+		}
+		after, src = c.effective(&c.Ops[id]), []Op{c.Ops[id]}
+	} else {
+		for _, id := range ids {
+			if d := &c.Ops[id]; d.Kind == Delete && d.MayHaveHappened() {
+				after = max(after, c.effective(d))
+			}
+		}
+	}
+	var vs []Violation
+	for _, id := range ids {
+		w := &c.Ops[id]
+		if w.Acked() && w.Invoke > after {
+			vs = append(vs, Violation{Kind: VLostWrite, Key: key,
+				Detail: fmt.Sprintf("store holds %s, but %s %d (instance %d) was acknowledged after that value took effect",
+					final, w.Kind, w.ID, w.Instance),
+				Ops: append(append([]Op(nil), src...), *w)})
+		}
+	}
+	return vs
+}
+
+// Answer is one instance's answer to a GET in the convergence check.
+type Answer struct {
+	Instance    int    `json:"instance"`
+	Status      int    `json:"status"`
+	Email       string `json:"email,omitempty"`
+	Err         string `json:"err,omitempty"`
+	CacheStatus string `json:"cache_status,omitempty"`
+}
+
+// State is the user state the answer shows, ok false for no usable answer.
+func (a Answer) State() (State, bool) {
+	switch a.Status {
+	case 200:
+		return State{Exists: true, Email: a.Email}, true
+	case 404:
+		return State{}, true
+	}
+	return State{}, false
+}
+
+// Converged reports whether every answer shows final.
+func Converged(final State, answers []Answer) bool {
+	for _, a := range answers {
+		if s, ok := a.State(); !ok || s != final {
+			return false
+		}
+	}
+	return true
+}
+
+// NotConverged explains a key whose instances still disagree with the
+// store: explained is true when the store's state is the value of a write
+// whose writer was killed before it could publish it (the L2 TTL bound),
+// and no acknowledged write is definitely after that write.
+func (c *Checker) NotConverged(key string, final State, answers []Answer) (explained bool, v Violation) {
+	var ev []Op
+	ids := c.ids(key)
+	for _, id := range ids {
+		w := &c.Ops[id]
+		if !w.MayHaveHappened() || !c.lostWriter(w) {
+			continue
+		}
+		if !(final.Exists && w.Email == final.Email) && !(!final.Exists && w.Kind == Delete) {
+			continue
+		}
+		superseded := false
+		for _, xid := range ids {
+			if x := &c.Ops[xid]; x.Acked() && x.Invoke > c.effective(w) {
+				superseded = true
+				break
+			}
+		}
+		if !superseded {
+			explained = true
+			ev = append(ev, *w)
+		}
+	}
+	detail := fmt.Sprintf("store holds %s; instances answer %s", final, describeAnswers(answers))
+	if explained {
+		detail += "; the store's value was written by a process killed before it could publish it to Redis (bound: L2 TTL)"
+	}
+	return explained, Violation{Kind: VNotConverged, Key: key, Detail: detail, Ops: ev}
+}
+
+func describeAnswers(as []Answer) string {
+	s := ""
+	for i, a := range as {
+		if i > 0 {
+			s += ", "
+		}
+		st, ok := a.State()
+		switch {
+		case ok:
+			s += fmt.Sprintf("%d:%s (%s)", a.Instance, st, a.CacheStatus)
+		case a.Err != "":
+			s += fmt.Sprintf("%d:error %s", a.Instance, a.Err)
+		default:
+			s += fmt.Sprintf("%d:status %d", a.Instance, a.Status)
+		}
+	}
+	return s
+}
+
+// Outage summarizes the GETs invoked while Redis was down (a restart or a
+// stall, until one probe interval after it healed).
+type Outage struct {
+	GETs   int           `json:"gets"`
+	P50    time.Duration `json:"p50_ns"`
+	P99    time.Duration `json:"p99_ns"`
+	Max    time.Duration `json:"max_ns"`
+	Bound  time.Duration `json:"bound_ns"`
+	Errors int           `json:"errors"` // 5xx or no answer
+}
+
+// Outage measures the GETs during Redis-down windows, extended by probe
+// (the breaker's probe interval, until which the instances may still
+// be on the degraded path).
+func (c *Checker) Outage(probe, bound time.Duration) (Outage, []Violation) {
+	o := Outage{Bound: bound}
+	var lat []time.Duration
+	var errs []Op
+	for i := range c.Ops {
+		op := &c.Ops[i]
+		if op.Kind != Get || op.NotSent || !op.Done() {
+			continue
+		}
+		in := false
+		for _, f := range c.Faults {
+			if f.Kind.redisDown() && op.Invoke >= f.Start && op.Invoke <= f.End+int64(probe) {
+				in = true
+			}
+		}
+		if !in {
+			continue
+		}
+		lat = append(lat, op.Latency())
+		if op.Status == 0 || op.Status >= 500 {
+			errs = append(errs, *op)
+		}
+	}
+	o.GETs, o.Errors = len(lat), len(errs)
+	slices.Sort(lat)
+	o.P50, o.P99 = Percentile(lat, 50), Percentile(lat, 99)
+	if len(lat) > 0 {
+		o.Max = lat[len(lat)-1]
+	}
+	var vs []Violation
+	if len(errs) > 0 {
+		vs = append(vs, Violation{Kind: VOutage5xx, Detail: fmt.Sprintf("%d GETs failed while Redis was down", len(errs)), Ops: errs[:min(len(errs), 10)]})
+	}
+	if o.P99 > bound {
+		vs = append(vs, Violation{Kind: VOutageP99, Detail: fmt.Sprintf("GET p99 %v while Redis was down; promised %v", o.P99, bound)})
+	}
+	return o, vs
+}
+
+// Percentile of sorted durations by nearest rank; 0 for none.
+func Percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(p/100*float64(len(sorted))+0.999999) - 1
+	return sorted[min(max(rank, 0), len(sorted)-1)]
+}
+
+// ClassStats summarizes the stale reads of one class.
+type ClassStats struct {
+	Class  string        `json:"class"`
+	Count  int           `json:"count"`
+	Max    time.Duration `json:"max_ns"`
+	P99    time.Duration `json:"p99_ns"`
+	Bound  time.Duration `json:"bound_ns"`
+	Beyond int           `json:"beyond"`
+	// Worst is the evidence of the stalest read: the read, the write whose
+	// value it returned and the writes it missed.
+	Worst []Op `json:"worst,omitempty"`
+}
+
+// Summarize groups stale reads by class, steady state first, then the
+// fault kinds in schedule order, then lost writers; every class appears.
+func (c *Checker) Summarize(stale []StaleRead) []ClassStats {
+	order := []string{ClassSteady}
+	bounds := map[string]time.Duration{ClassSteady: c.Bounds.Steady, ClassLostWriter: c.Bounds.LostWriter}
+	for _, k := range Schedule {
+		order = append(order, string(k))
+		bounds[string(k)] = c.Bounds.ForKind(k)
+	}
+	order = append(order, ClassLostWriter)
+	by := map[string][]time.Duration{}
+	beyond := map[string]int{}
+	worst := map[string]StaleRead{}
+	for _, s := range stale {
+		if w, ok := worst[s.Class]; !ok || s.Staleness > w.Staleness {
+			worst[s.Class] = s
+		}
+		by[s.Class] = append(by[s.Class], s.Staleness)
+		if s.Beyond() {
+			beyond[s.Class]++
+		}
+	}
+	out := make([]ClassStats, 0, len(order))
+	for _, class := range order {
+		d := by[class]
+		slices.Sort(d)
+		cs := ClassStats{Class: class, Count: len(d), Bound: bounds[class], Beyond: beyond[class], P99: Percentile(d, 99)}
+		if len(d) > 0 {
+			cs.Max = d[len(d)-1]
+			w := worst[class]
+			cs.Worst = c.evidence(&c.Ops[w.Read], w.Missed)
+		}
+		out = append(out, cs)
+	}
+	return out
+}
+
+// sortViolations orders violations by kind, then key.
+func sortViolations(vs []Violation) {
+	slices.SortStableFunc(vs, func(a, b Violation) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Key, b.Key))
+	})
+}

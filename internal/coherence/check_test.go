@@ -1,0 +1,477 @@
+package coherence
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+const ms = int64(time.Millisecond)
+
+// hist builds a synthetic history; times are in milliseconds.
+type hist struct{ ops []Op }
+
+func (h *hist) op(inst int, kind Kind, key, email string, invoke, ret int64, status int) int {
+	id := len(h.ops)
+	h.ops = append(h.ops, Op{ID: id, Client: inst, Instance: inst, Kind: kind, Key: key, Email: email,
+		Invoke: invoke * ms, Return: ret * ms, Status: status})
+	return id
+}
+
+func (h *hist) reg(inst int, email string, invoke, ret int64, status int) int {
+	return h.op(inst, Register, "k", email, invoke, ret, status)
+}
+
+func (h *hist) put(inst int, email string, invoke, ret int64, status int) int {
+	return h.op(inst, Update, "k", email, invoke, ret, status)
+}
+
+func (h *hist) del(inst int, invoke, ret int64, status int) int {
+	return h.op(inst, Delete, "k", "", invoke, ret, status)
+}
+
+// get records a read that returned email, or 404 for "".
+func (h *hist) get(inst int, email string, invoke, ret int64) int {
+	status := 200
+	if email == "" {
+		status = 404
+	}
+	id := h.op(inst, Get, "k", "", invoke, ret, status)
+	h.ops[id].Out = email
+	return id
+}
+
+var testBounds = Bounds{
+	Steady: 100 * time.Millisecond, Stall: 2700 * time.Millisecond, ConnLoss: 1800 * time.Millisecond,
+	Kill: 100 * time.Millisecond, LostWriter: time.Hour, Drain: 700 * time.Millisecond,
+}
+
+func (h *hist) checker(faults ...Fault) *Checker { return NewChecker(h.ops, faults, testBounds) }
+
+func TestMissedWrites(t *testing.T) {
+	t.Parallel()
+	type tc struct {
+		name    string
+		build   func(h *hist) (read int, want []int)
+		problem bool
+	}
+	cases := []tc{
+		{name: "fresh read", build: func(h *hist) (int, []int) {
+			h.reg(0, "a@x", 0, 10, 201)
+			return h.get(1, "a@x", 20, 25), nil
+		}},
+		{name: "missed update", build: func(h *hist) (int, []int) {
+			h.reg(0, "a@x", 0, 10, 201)
+			w := h.put(0, "b@x", 20, 30, 200)
+			return h.get(1, "a@x", 40, 45), []int{w}
+		}},
+		{name: "update concurrent with the value's write is not missed", build: func(h *hist) (int, []int) {
+			h.reg(0, "a@x", 0, 10, 201)
+			h.put(0, "b@x", 5, 30, 200)
+			return h.get(1, "a@x", 40, 45), nil
+		}},
+		{name: "update acknowledged after the read began is not missed", build: func(h *hist) (int, []int) {
+			h.reg(0, "a@x", 0, 10, 201)
+			h.put(0, "b@x", 20, 41, 200)
+			return h.get(1, "a@x", 40, 45), nil
+		}},
+		{name: "not found misses the registration", build: func(h *hist) (int, []int) {
+			w := h.reg(0, "a@x", 0, 10, 201)
+			return h.get(1, "", 20, 25), []int{w}
+		}},
+		{name: "not found explained by a delete in flight", build: func(h *hist) (int, []int) {
+			h.reg(0, "a@x", 0, 10, 201)
+			h.del(2, 15, 50, 200)
+			return h.get(1, "", 20, 25), nil
+		}},
+		{name: "not found explained by a delete of unknown outcome", build: func(h *hist) (int, []int) {
+			h.reg(0, "a@x", 0, 10, 201)
+			h.del(2, 12, 14, 0)
+			h.put(0, "b@x", 16, 18, 200)
+			return h.get(1, "", 20, 25), nil
+		}},
+		{name: "not found misses the registration after a delete", build: func(h *hist) (int, []int) {
+			h.reg(0, "a@x", 0, 10, 201)
+			h.del(0, 20, 30, 200)
+			w := h.reg(0, "b@x", 40, 50, 201)
+			return h.get(1, "", 60, 65), []int{w}
+		}},
+		{name: "a 409 and a 404 are not writes", build: func(h *hist) (int, []int) {
+			h.reg(0, "a@x", 0, 10, 201)
+			h.reg(0, "b@x", 20, 30, 409)
+			h.del(0, 20, 30, 200)
+			h.put(0, "c@x", 40, 50, 404)
+			return h.get(1, "", 60, 65), nil
+		}},
+		{name: "missed a delete", build: func(h *hist) (int, []int) {
+			h.reg(0, "a@x", 0, 10, 201)
+			w := h.del(0, 20, 30, 200)
+			return h.get(1, "a@x", 40, 45), []int{w}
+		}},
+		{name: "value of an unknown write orders nothing", build: func(h *hist) (int, []int) {
+			h.reg(0, "a@x", 0, 10, 0)
+			h.put(0, "b@x", 20, 30, 200)
+			return h.get(1, "a@x", 40, 45), nil
+		}},
+		{name: "value nobody wrote", problem: true, build: func(h *hist) (int, []int) {
+			h.reg(0, "a@x", 0, 10, 201)
+			return h.get(1, "z@x", 20, 25), nil
+		}},
+		{name: "value of a refused registration", problem: true, build: func(h *hist) (int, []int) {
+			h.reg(0, "a@x", 0, 10, 201)
+			h.reg(0, "b@x", 12, 14, 409)
+			return h.get(1, "b@x", 20, 25), nil
+		}},
+		{name: "value from the future", problem: true, build: func(h *hist) (int, []int) {
+			r := h.get(1, "a@x", 0, 5)
+			h.reg(0, "a@x", 10, 20, 201)
+			return r, nil
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var h hist
+			r, want := c.build(&h)
+			ck := h.checker()
+			got, problem := missedWrites(h.ops, ck.idx, ck.effective, &h.ops[r])
+			if (problem != "") != c.problem {
+				t.Fatalf("got problem %q; want problem %v", problem, c.problem)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("got missed %v; want %v", got, want)
+			}
+		})
+	}
+}
+
+// kinds returns the kinds of the violations.
+func kinds(vs []Violation) []string {
+	var out []string
+	for _, v := range vs {
+		out = append(out, v.Kind)
+	}
+	return out
+}
+
+func TestReadYourWrites(t *testing.T) {
+	t.Parallel()
+	t.Run("same process flagged", func(t *testing.T) {
+		var h hist
+		h.reg(0, "a@x", 0, 10, 201)
+		h.put(1, "b@x", 20, 30, 200)
+		h.get(1, "a@x", 31, 32) // 1 ms after its own write: within the steady bound, still a violation
+		stale, vs := h.checker().Stale()
+		if len(stale) != 1 || !slices.Equal(kinds(vs), []string{VReadYourWrites}) {
+			t.Errorf("got %d stale, violations %v; want 1 stale, [%s]", len(stale), kinds(vs), VReadYourWrites)
+		}
+	})
+	t.Run("other instance within bound is not", func(t *testing.T) {
+		var h hist
+		h.reg(0, "a@x", 0, 10, 201)
+		h.put(1, "b@x", 20, 30, 200)
+		h.get(2, "a@x", 31, 32)
+		stale, vs := h.checker().Stale()
+		if len(stale) != 1 || len(vs) != 0 {
+			t.Errorf("got %d stale, violations %v; want 1 stale, none", len(stale), kinds(vs))
+		}
+	})
+	t.Run("restarted process is another process", func(t *testing.T) {
+		var h hist
+		h.reg(0, "a@x", 0, 10, 201)
+		h.put(1, "b@x", 20, 30, 200)
+		r := h.get(1, "a@x", 31, 32)
+		h.ops[r].Gen = 1
+		_, vs := h.checker().Stale()
+		if len(vs) != 0 {
+			t.Errorf("got violations %v; want none", kinds(vs))
+		}
+	})
+}
+
+func TestStaleClasses(t *testing.T) {
+	t.Parallel()
+	// A read 500 ms stale: beyond the steady bound, within a fault's.
+	build := func() *hist {
+		var h hist
+		h.reg(0, "a@x", 0, 10, 201)
+		h.put(1, "b@x", 20, 1000, 200)
+		h.get(2, "a@x", 1500, 1501)
+		return &h
+	}
+	t.Run("steady state", func(t *testing.T) {
+		h := build()
+		stale, vs := h.checker().Stale()
+		if len(stale) != 1 || stale[0].Class != ClassSteady || stale[0].Staleness != 500*time.Millisecond {
+			t.Fatalf("got %+v; want one steady read 500ms stale", stale)
+		}
+		if !slices.Equal(kinds(vs), []string{VStale}) {
+			t.Errorf("got violations %v; want [%s]", kinds(vs), VStale)
+		}
+	})
+	t.Run("in a stall window", func(t *testing.T) {
+		h := build()
+		stale, vs := h.checker(Fault{Kind: RedisStall, Start: 900 * ms, End: 1200 * ms}).Stale()
+		if len(stale) != 1 || stale[0].Class != string(RedisStall) || len(vs) != 0 {
+			t.Errorf("got %+v, violations %v; want one redis-stall read, none", stale, kinds(vs))
+		}
+	})
+	t.Run("after the window", func(t *testing.T) {
+		h := build()
+		stale, vs := h.checker(Fault{Kind: FlushAll, Start: -2000 * ms, End: -1000 * ms}).Stale()
+		if len(stale) != 1 || stale[0].Class != ClassSteady || !slices.Equal(kinds(vs), []string{VStale}) {
+			t.Errorf("got %+v, violations %v; want one steady read, [%s]", stale, kinds(vs), VStale)
+		}
+	})
+	t.Run("lost writer", func(t *testing.T) {
+		// Instance 1 acknowledges a write during a Redis restart and is
+		// killed before it can republish it; instance 2 serves the old
+		// value long after.
+		var h hist
+		h.reg(0, "a@x", 0, 10, 201)
+		h.put(1, "b@x", 1000, 1010, 200)
+		h.get(2, "a@x", 30000, 30001)
+		faults := []Fault{
+			{Kind: RedisRestart, Start: 990 * ms, End: 1100 * ms},
+			{Kind: InstanceKill, Start: 1200 * ms, End: 1500 * ms, Instance: 1, Gen: 0},
+		}
+		stale, vs := h.checker(faults...).Stale()
+		if len(stale) != 1 || stale[0].Class != ClassLostWriter || len(vs) != 0 {
+			t.Errorf("got %+v, violations %v; want one lost-writer read, none", stale, kinds(vs))
+		}
+	})
+	t.Run("killed writer whose outbox had drained is not excused", func(t *testing.T) {
+		var h hist
+		h.reg(0, "a@x", 0, 10, 201)
+		h.put(1, "b@x", 1900, 1910, 200) // acknowledged 800 ms after Redis was back
+		h.get(2, "a@x", 30000, 30001)
+		faults := []Fault{
+			{Kind: RedisRestart, Start: 990 * ms, End: 1100 * ms},
+			{Kind: InstanceKill, Start: 2200 * ms, End: 2500 * ms, Instance: 1, Gen: 0},
+		}
+		stale, vs := h.checker(faults...).Stale()
+		if len(stale) != 1 || stale[0].Class != ClassSteady || !slices.Equal(kinds(vs), []string{VStale}) {
+			t.Errorf("got %+v, violations %v; want one steady read, [%s]", stale, kinds(vs), VStale)
+		}
+	})
+	t.Run("killed writer without a Redis fault is not excused", func(t *testing.T) {
+		var h hist
+		h.reg(0, "a@x", 0, 10, 201)
+		h.put(1, "b@x", 1000, 1010, 200)
+		h.get(2, "a@x", 30000, 30001)
+		stale, vs := h.checker(Fault{Kind: InstanceKill, Start: 5000 * ms, End: 5500 * ms, Instance: 1}).Stale()
+		if len(stale) != 1 || stale[0].Class != ClassSteady || !slices.Equal(kinds(vs), []string{VStale}) {
+			t.Errorf("got %+v, violations %v; want one steady read, [%s]", stale, kinds(vs), VStale)
+		}
+	})
+}
+
+func TestLostWrites(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		build func(h *hist)
+		final State
+		lost  int
+	}{
+		{name: "last update kept", final: State{true, "b@x"}, build: func(h *hist) {
+			h.reg(0, "a@x", 0, 10, 201)
+			h.put(1, "b@x", 20, 30, 200)
+		}},
+		{name: "concurrent updates either wins", final: State{true, "b@x"}, build: func(h *hist) {
+			h.reg(0, "a@x", 0, 10, 201)
+			h.put(1, "b@x", 20, 30, 200)
+			h.put(2, "c@x", 25, 35, 200)
+		}},
+		{name: "lost update", final: State{true, "a@x"}, lost: 1, build: func(h *hist) {
+			h.reg(0, "a@x", 0, 10, 201)
+			h.put(1, "b@x", 20, 30, 200)
+		}},
+		{name: "lost delete", final: State{true, "a@x"}, lost: 1, build: func(h *hist) {
+			h.reg(0, "a@x", 0, 10, 201)
+			h.del(1, 20, 30, 200)
+		}},
+		{name: "lost registration", final: State{}, lost: 1, build: func(h *hist) {
+			h.reg(0, "a@x", 0, 10, 201)
+		}},
+		{name: "delete kept", final: State{}, build: func(h *hist) {
+			h.reg(0, "a@x", 0, 10, 201)
+			h.del(1, 20, 30, 200)
+		}},
+		{name: "unknown write may win", final: State{true, "c@x"}, build: func(h *hist) {
+			h.reg(0, "a@x", 0, 10, 201)
+			h.put(2, "c@x", 15, 16, 0)
+			h.put(1, "b@x", 20, 30, 200)
+		}},
+		{name: "unknown delete may win", final: State{}, build: func(h *hist) {
+			h.reg(0, "a@x", 0, 10, 201)
+			h.del(2, 15, 16, 503)
+			h.put(1, "b@x", 20, 30, 200)
+		}},
+		{name: "never registered", final: State{}, build: func(h *hist) {
+			h.put(1, "b@x", 20, 30, 404)
+		}},
+		{name: "value nobody wrote", final: State{true, "z@x"}, lost: 1, build: func(h *hist) {
+			h.reg(0, "a@x", 0, 10, 201)
+		}},
+		{name: "value of a refused registration", final: State{true, "b@x"}, lost: 1, build: func(h *hist) {
+			h.reg(0, "a@x", 0, 10, 201)
+			h.reg(1, "b@x", 20, 30, 409)
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var h hist
+			c.build(&h)
+			vs := h.checker().LostWrites("k", c.final)
+			if len(vs) != c.lost {
+				t.Errorf("got %d violations %+v; want %d", len(vs), vs, c.lost)
+			}
+		})
+	}
+}
+
+func TestConvergence(t *testing.T) {
+	t.Parallel()
+	final := State{true, "b@x"}
+	same := []Answer{{Instance: 0, Status: 200, Email: "b@x"}, {Instance: 1, Status: 200, Email: "b@x"}}
+	if !Converged(final, same) {
+		t.Errorf("got not converged for %v", same)
+	}
+	for _, as := range [][]Answer{
+		{{Instance: 0, Status: 200, Email: "b@x"}, {Instance: 1, Status: 200, Email: "a@x"}},
+		{{Instance: 0, Status: 200, Email: "b@x"}, {Instance: 1, Status: 404}},
+		{{Instance: 0, Status: 200, Email: "b@x"}, {Instance: 1, Status: 503}},
+		{{Instance: 0, Status: 200, Email: "b@x"}, {Instance: 1, Err: "timeout"}},
+	} {
+		if Converged(final, as) {
+			t.Errorf("got converged for %v; want not", as)
+		}
+	}
+
+	var h hist
+	h.reg(0, "a@x", 0, 10, 201)
+	w := h.put(1, "b@x", 1000, 1050, 0) // in flight when its process was killed
+	_ = w
+	kill := Fault{Kind: InstanceKill, Start: 1020 * ms, End: 1500 * ms, Instance: 1}
+	stale := []Answer{{Instance: 0, Status: 200, Email: "a@x"}}
+	if explained, _ := h.checker(kill).NotConverged("k", final, stale); !explained {
+		t.Errorf("got unexplained; want explained by the killed writer")
+	}
+	if explained, _ := h.checker().NotConverged("k", final, stale); explained {
+		t.Errorf("got explained without a kill; want unexplained")
+	}
+
+	// A killed writer's delete long ago does not explain a later absence
+	// that instances fail to show.
+	var g hist
+	g.reg(0, "a@x", 0, 10, 201)
+	g.del(2, 20, 25, 0)
+	g.reg(0, "b@x", 3000, 3010, 201)
+	g.del(0, 4000, 4010, 200)
+	kill = Fault{Kind: InstanceKill, Start: 22 * ms, End: 300 * ms, Instance: 2}
+	if explained, _ := g.checker(kill).NotConverged("k", State{}, []Answer{{Instance: 1, Status: 200, Email: "b@x"}}); explained {
+		t.Errorf("got explained by a delete that acknowledged writes followed; want unexplained")
+	}
+}
+
+func TestOutage(t *testing.T) {
+	t.Parallel()
+	var h hist
+	for i := range int64(100) {
+		h.get(0, "", 100+i, 101+i) // 1 ms each
+	}
+	h.get(1, "", 150, 400)   // 250 ms
+	h.get(1, "", 5000, 9000) // outside the window
+	r := h.op(2, Get, "k", "", 180, 190, 503)
+	_ = r
+	c := h.checker(Fault{Kind: RedisRestart, Start: 100 * ms, End: 150 * ms})
+	o, vs := c.Outage(500*time.Millisecond, 50*time.Millisecond)
+	if o.GETs != 102 || o.P50 != time.Millisecond || o.Max != 250*time.Millisecond || o.Errors != 1 {
+		t.Errorf("got %+v; want 102 GETs, p50 1ms, max 250ms, 1 error", o)
+	}
+	if !slices.Equal(kinds(vs), []string{VOutage5xx}) {
+		t.Errorf("got violations %v; want [%s] (p99 is %v)", kinds(vs), VOutage5xx, o.P99)
+	}
+	for range 5 {
+		h.get(1, "", 150, 400)
+	}
+	_, vs = h.checker(Fault{Kind: RedisStall, Start: 100 * ms, End: 150 * ms}).Outage(500*time.Millisecond, 50*time.Millisecond)
+	if !slices.Equal(kinds(vs), []string{VOutage5xx, VOutageP99}) {
+		t.Errorf("got violations %v; want [%s %s]", kinds(vs), VOutage5xx, VOutageP99)
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	t.Parallel()
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i))
+	}
+	for _, c := range []struct {
+		p    float64
+		want time.Duration
+	}{{50, 50}, {99, 99}, {100, 100}, {1, 1}} {
+		if got := Percentile(d, c.p); got != c.want {
+			t.Errorf("Percentile(1..100, %v) = %v; want %v", c.p, got, c.want)
+		}
+	}
+	if got := Percentile(nil, 99); got != 0 {
+		t.Errorf("Percentile(nil) = %v; want 0", got)
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	t.Parallel()
+	var h hist
+	w := h.reg(0, "a@x", 0, 10, 201)
+	r1, r2, r3 := h.get(1, "", 15, 16), h.get(1, "", 210, 211), h.get(1, "", 1010, 1011)
+	c := h.checker()
+	got := c.Summarize([]StaleRead{
+		{Read: r1, Missed: []int{w}, Class: ClassSteady, Staleness: 5 * time.Millisecond, Bound: 100 * time.Millisecond},
+		{Read: r2, Missed: []int{w}, Class: ClassSteady, Staleness: 200 * time.Millisecond, Bound: 100 * time.Millisecond},
+		{Read: r3, Missed: []int{w}, Class: string(RedisStall), Staleness: time.Second, Bound: 2700 * time.Millisecond},
+	})
+	if len(got) != len(Schedule)+2 || got[0].Class != ClassSteady || got[len(got)-1].Class != ClassLostWriter {
+		t.Fatalf("got classes %+v; want steady, the fault kinds, lost-writer", got)
+	}
+	if s := got[0]; s.Count != 2 || s.Max != 200*time.Millisecond || s.Beyond != 1 || len(s.Worst) != 2 || s.Worst[0].ID != r2 {
+		t.Errorf("got steady %+v; want 2 reads, max 200ms, 1 beyond, worst read %d and its missed write", s, r2)
+	}
+}
+
+func TestEffective(t *testing.T) {
+	t.Parallel()
+	var h hist
+	acked := h.reg(0, "a@x", 0, 10, 201)
+	failed := h.put(1, "b@x", 20, 30, 503)
+	killed := h.del(2, 40, 50, 0)
+	timedOut := h.put(0, "c@x", 60, 2060, 0)
+	refused := h.put(0, "d@x", 70, 71, 404)
+	c := h.checker(Fault{Kind: InstanceKill, Start: 45 * ms, End: 300 * ms, Instance: 2})
+	grace := int64(commitGrace)
+	for _, tc := range []struct {
+		id   int
+		want int64
+	}{{acked, 10 * ms}, {failed, 30*ms + grace}, {killed, 45*ms + grace}, {timedOut, Never}, {refused, Never}} {
+		if got := c.effective(&h.ops[tc.id]); got != tc.want {
+			t.Errorf("effective(op %d) = %d; want %d", tc.id, got, tc.want)
+		}
+	}
+
+	// A delete lost with its process no longer excuses "not found" for
+	// ever: a registration after the kill's grace is missed.
+	var g hist
+	g.reg(0, "a@x", 0, 10, 201)
+	g.del(2, 20, 25, 0)
+	w := g.reg(0, "b@x", 3000, 3010, 201)
+	r := g.get(1, "", 3100, 3101)
+	kill := Fault{Kind: InstanceKill, Start: 22 * ms, End: 300 * ms, Instance: 2}
+	if stale, _ := g.checker(kill).Stale(); len(stale) != 1 || stale[0].Read != r || !slices.Equal(stale[0].Missed, []int{w}) {
+		t.Errorf("got %+v; want read %d missing write %d", stale, r, w)
+	}
+	if stale, _ := g.checker().Stale(); len(stale) != 0 {
+		t.Errorf("got %+v without the kill; want none (the delete may happen any time)", stale)
+	}
+}

@@ -1,0 +1,54 @@
+// Package coherence is the checker behind `make coherence`: it proves with
+// real processes and real faults that several tiercache instances sharing
+// one Redis and one PostgreSQL store serve no user staler than the
+// configuration promises, and lose no acknowledged write.
+//
+// Run starts redis-server, PostgreSQL and the tiercache processes on
+// loopback ports (Cluster), drives them with concurrent HTTP clients on a
+// few hot usernames (Workload) while it injects faults on a schedule
+// (Injector), records every operation (History), reads the final state
+// from PostgreSQL and from every instance, stops every process by its pid,
+// and checks the history (Checker). A run is saved (Recording) and can be
+// checked again with other bounds (Replay).
+//
+// # Definitions
+//
+// Times are the checker's monotonic clock. Every write carries a unique
+// email, so each read maps to the one write whose value it returned; "not
+// found" is the value of the initial absence or of a delete. A write is
+// acknowledged when it is answered 2xx; a 409 registration and a 404 update
+// or delete are not writes; a write without an answer, or answered 5xx, has
+// an unknown outcome and may appear in later reads. A write takes effect by
+// its acknowledgement; an unknown one may take effect until Never, except
+// that a 5xx or a kill -9 of its process bounds it (Checker.effective).
+//
+// W2 is definitely after W1 if W2 was invoked after W1 took effect. A read R
+// missed W if W was acknowledged before R was invoked and W is definitely
+// after the write whose value R returned (for "not found": after every
+// delete that may have produced it). R is then stale by R's invocation
+// minus the earliest acknowledgement among the writes it missed.
+//
+// # Checks
+//
+//   - Read-your-writes: no read missed a write acknowledged by the same
+//     process (instance slot and generation: a kill -9 makes a new one).
+//   - Staleness: each stale read is classed by the fault window its
+//     invocation falls in (a fault's start to its end plus its kind's
+//     bound), else steady state, and must be within that class's bound
+//     (Bounds). A read explained only by a write lost with its killed
+//     writer, acknowledged while Redis was failing, is classed "lost-writer"
+//     with the L2 TTL as its bound: reported, not hidden.
+//   - Lost writes: the store's final state is the value of a write (or of
+//     the absence) that no acknowledged write is definitely after.
+//   - Convergence: after the load, every instance answers the store's state.
+//   - Outage latency: GETs while Redis is down have no 5xx and a bounded p99.
+//   - Linearizability: each user's history goes through porcupine. A user
+//     that is not linearizable is checked again with each read's invocation
+//     moved earlier by the staleness its class allows; if that history is
+//     linearizable the violation is explained by documented bounds,
+//     otherwise it is a bug. Reads whose constraint other reads imply are
+//     left out first (reduceReads), which keeps porcupine's search small.
+//
+// Nothing here is safe for concurrent use unless its doc says so; History
+// is.
+package coherence
