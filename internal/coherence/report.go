@@ -204,6 +204,15 @@ func (r *Report) Print(w io.Writer) {
 	} else {
 		fmt.Fprintln(w, "\nRESULT: every promise kept")
 	}
+	// One line in the form CI reads as a test runner's verdict: each kind
+	// of violation is one check.
+	failed := 0
+	for _, k := range kinds {
+		if r.ViolationsByKind[k] > 0 {
+			failed++
+		}
+	}
+	fmt.Fprintf(w, "coherence: %d passed, %d failed\n", len(kinds)-failed, failed)
 }
 
 // printOps writes evidence, one op a line, times in ms since the start.
