@@ -80,6 +80,19 @@ func emailOf(t *testing.T, body []byte) string {
 	return email
 }
 
+// openBreaker stalls Redis until the instance's breaker opens, then resumes
+// Redis: the breaker stays open until its next probe, so writes made
+// meanwhile do not reach Redis although it answers again.
+func (in *instance) openBreaker(t *testing.T, srv *redistest.Server) {
+	t.Helper()
+	srv.Pause()
+	waitFor(t, "the breaker to open", func() bool {
+		in.cache.Get(ctx, fmt.Sprintf("probe-%d", time.Now().UnixNano()))
+		return in.l2.Status() == "degraded"
+	})
+	srv.Resume()
+}
+
 // settle reads until the instance serves want from L1, proving that the old
 // value left every tier; it fails after 10s.
 func (in *instance) settle(t *testing.T, name, want string) {
@@ -372,12 +385,7 @@ func TestWriteDuringOutageReachesOtherInstances(t *testing.T) {
 	}
 	b.settle(t, "hot", "old@example.com")
 
-	srv.Pause()
-	waitFor(t, "a's breaker to open", func() bool {
-		a.cache.Get(ctx, fmt.Sprintf("probe-%d", time.Now().UnixNano()))
-		return a.l2.Status() == "degraded"
-	})
-	srv.Resume()
+	a.openBreaker(t, srv)
 	if _, err := a.cache.Update(ctx, core.User{Name: "hot", Email: "new@example.com"}); err != nil {
 		t.Fatal(err)
 	}
@@ -404,12 +412,7 @@ func TestQueuedWriteDoesNotResurrectADeletedUser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	srv.Pause()
-	waitFor(t, "a's breaker to open", func() bool {
-		a.cache.Get(ctx, fmt.Sprintf("probe-%d", time.Now().UnixNano()))
-		return a.l2.Status() == "degraded"
-	})
-	srv.Resume()
+	a.openBreaker(t, srv)
 	if _, err := a.cache.Update(ctx, core.User{Name: "gone", Email: "new@example.com"}); err != nil {
 		t.Fatal(err)
 	}
