@@ -14,12 +14,15 @@
 //
 // A write returns nil once its transaction has committed, which is as
 // durable as the server is configured to make it (fsync, synchronous_commit,
-// replication). Its COMMIT is sent under the query timeout but not under the
-// caller's cancellation, so that a caller who gives up at that moment does
-// not get an error for a write that the database then holds. A write can
-// still end in an error after it committed, when the connection or the
-// timeout fails during COMMIT; as with any remote store, callers must treat
-// an error as "maybe written".
+// replication). A write is one batch, the name's lock and the statement in
+// one round trip and one implicit transaction, so no session ever holds a
+// name's lock while it waits for its client: a stopped or cut-off instance
+// cannot block a name for the others. The batch runs under the query
+// timeout but not under the caller's cancellation, so that a caller who
+// gives up does not get an error for a write that the database then holds.
+// A write can still end in an error after it committed, when the connection
+// or the timeout fails at that moment; as with any remote store, callers
+// must treat an error as "maybe written".
 //
 // # Versions
 //

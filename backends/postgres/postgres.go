@@ -143,32 +143,31 @@ func (s *Store) Delete(ctx context.Context, name string) (uint64, error) {
 		name)
 }
 
-// write runs query, which returns the write's version, in a transaction that
-// first takes name's lock (see "Versions" in the package doc). No row means
-// noRow; a duplicate key, core.ErrExists.
+// write runs the lock of name (see "Versions" in the package doc) and
+// query, which returns the write's version, as one batch: one round trip
+// and one implicit transaction. No row means noRow; a duplicate key,
+// core.ErrExists.
 func (s *Store) write(ctx context.Context, op, name string, noRow error, query string, args ...any) (uint64, error) {
 	ctx, cancel, err := s.begin(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer cancel()
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("postgres: cannot %s %q: %w", op, name, err)
-	}
-	// COMMIT and ROLLBACK keep the deadline of ctx but not its
-	// cancellation: see "Durability" in the package doc.
+	// The deadline, not the caller's cancellation: see "Durability".
 	deadline, _ := ctx.Deadline()
-	detached, cancelDetached := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	ctx, cancelDetached := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	defer cancelDetached()
-	defer tx.Rollback(detached) // after Commit it does nothing
+	var b pgx.Batch
+	b.Queue("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", name)
+	b.Queue(query, args...)
+	br := s.pool.SendBatch(ctx, &b)
 	var version uint64
-	_, err = tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", name)
+	_, err = br.Exec()
 	if err == nil {
-		err = tx.QueryRow(ctx, query, args...).Scan(&version)
+		err = br.QueryRow().Scan(&version)
 	}
-	if err == nil {
-		err = tx.Commit(detached)
+	if closeErr := br.Close(); err == nil {
+		err = closeErr
 	}
 	var pgErr *pgconn.PgError
 	switch {
