@@ -24,9 +24,8 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
+	stop() // os.Exit runs no deferred call
 	os.Exit(code)
 }
 
@@ -66,7 +65,27 @@ const (
 	retryInterval = 100 * time.Millisecond  // outbox retry
 	stall         = 2 * time.Second
 	l2TTL         = 66 * time.Minute // -ttl 1h, +10% jitter
+	storeTimeout  = 2 * time.Second  // -store-timeout
+	// A write's worst case on a live tiercache is its store call
+	// (-store-timeout) and a few Redis calls of -redis-timeout (50 ms).
+	// Clients wait longer than that, so that a live instance answers every
+	// write and only a killed one leaves an outcome unknown; the checker
+	// still bounds a write that timed out (give-up + -store-timeout +
+	// commit grace) rather than letting it take effect at any time.
+	clientTimeout = 5 * time.Second
 )
+
+// derived are the bounds that follow from the stall and the steady bound;
+// a flag that sets one overrides it.
+func derived(stall, steady time.Duration) coherence.Bounds {
+	drain := probeInterval + retryInterval + steady
+	return coherence.Bounds{
+		Stall:    stall + drain,
+		ConnLoss: degradedTTL + drain,
+		Kill:     steady,
+		Drain:    drain,
+	}
+}
 
 func parseFlags(args []string, out io.Writer) (c coherence.Config, replay string, err error) {
 	fs := flag.NewFlagSet("coherence", flag.ContinueOnError)
@@ -83,29 +102,33 @@ func parseFlags(args []string, out io.Writer) (c coherence.Config, replay string
 	fs.IntVar(&c.Keys, "keys", 8, "hot usernames the clients share, so that their operations race")
 	fs.Float64Var(&c.Rate, "rate", 0, "target ops/s of all clients together; 0 for as fast as answers come (closed loop)")
 	fs.Uint64Var(&c.Seed, "seed", 0, "seed of the clients' choices (default: random; the report names it)")
-	fs.DurationVar(&c.Timeout, "timeout", 2*time.Second, "HTTP timeout of each request; a write that times out has an unknown outcome")
+	fs.DurationVar(&c.Timeout, "timeout", clientTimeout, "HTTP timeout of each request; a write that times out has an unknown outcome (longer than tiercache's worst case by default)")
 	fs.DurationVar(&c.Warmup, "warmup", 2*time.Second, "steady state before the first fault")
 	fs.DurationVar(&c.Gap, "gap", 2*time.Second, "steady state between the end of a fault and the next")
 	fs.DurationVar(&c.Tail, "tail", 3*time.Second, "no fault starts within this time of the end")
 	fs.DurationVar(&c.Stall, "stall", stall, "how long Redis stays stopped (SIGSTOP) in a stall")
 	fs.DurationVar(&c.KillDowntime, "kill-downtime", 200*time.Millisecond, "how long a kill -9ed instance stays down before its restart")
 	fs.DurationVar(&c.Settle, "settle", 3*time.Second, "wait after the load before reading the final state")
+	def := derived(stall, steady)
 	fs.DurationVar(&c.Bounds.Steady, "bound-steady", steady,
 		"promised staleness with no fault: invalidation delivery")
-	fs.DurationVar(&c.Bounds.Stall, "bound-stall", stall+probeInterval+retryInterval+steady,
-		"promised staleness in a Redis stall window: the stall, then the writer's probe and outbox retry (-stall + 500ms + 100ms + -bound-steady)")
-	fs.DurationVar(&c.Bounds.ConnLoss, "bound-conn-loss", degradedTTL+probeInterval+retryInterval+steady,
-		"promised staleness after a Redis restart, CLIENT KILL or FLUSHALL: degraded TTL 1s+10%, probe 500ms, outbox retry 100ms, -bound-steady")
-	fs.DurationVar(&c.Bounds.Kill, "bound-kill", steady,
-		"promised staleness, on the other instances, around a kill -9")
+	fs.DurationVar(&c.Bounds.Stall, "bound-stall", def.Stall,
+		"promised staleness of a write acknowledged around a Redis stall: the stall, then the writer's probe and outbox retry (-stall + 500ms + 100ms + -bound-steady)")
+	fs.DurationVar(&c.Bounds.ConnLoss, "bound-conn-loss", def.ConnLoss,
+		"promised staleness of a write acknowledged around a Redis restart, CLIENT KILL or FLUSHALL: degraded TTL 1s+10%, probe 500ms, outbox retry 100ms, -bound-steady")
+	fs.DurationVar(&c.Bounds.Kill, "bound-kill", def.Kill,
+		"promised staleness, on the other instances, of a write acknowledged around a kill -9 (-bound-steady)")
 	fs.DurationVar(&c.Bounds.LostWriter, "bound-lost-writer", l2TTL,
-		"promised staleness of a write whose writer could not reach Redis and was killed: the L2 TTL (1h+10%)")
-	fs.DurationVar(&c.Bounds.Drain, "drain", probeInterval+retryInterval+steady,
-		"after Redis is back, the time by which every live instance has republished the writes Redis missed (probe 500ms + retry 100ms + -bound-steady); only a write acknowledged before a fault's end plus this can be lost with its killed writer")
+		"promised staleness of a write that may never have reached Redis because its writer was killed: the L2 TTL (1h+10%)")
+	fs.DurationVar(&c.Bounds.Drain, "drain", def.Drain,
+		"the time after Redis is back (or after the write, if later) by which a live instance has republished a write Redis missed (probe 500ms + retry 100ms + -bound-steady); only a writer killed before then can lose it")
+	fs.DurationVar(&c.Bounds.StoreTimeout, "store-timeout", storeTimeout,
+		"tiercache's -store-timeout: a write whose client timed out takes effect, if ever, by then plus a 2s commit grace")
 	fs.DurationVar(&c.ProbeInterval, "probe-interval", probeInterval,
 		"the breaker's probe interval: GETs up to this long after Redis is back still count as during the outage")
 	fs.DurationVar(&c.MaxOutageP99, "max-outage-p99", 50*time.Millisecond, "promised p99 of GET while Redis is down")
-	fs.DurationVar(&c.PorcupineTimeout, "porcupine-timeout", 10*time.Second, "time porcupine may spend on each user's history, per check")
+	fs.DurationVar(&c.PorcupineTimeout, "porcupine-timeout", time.Minute,
+		"time porcupine may spend on each user's history, per check; a check it cannot finish breaks the run (a 60 s run's users take under 1 s each)")
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: coherence [flags]\n\n"+
 			"Starts redis-server, PostgreSQL and -instances tiercache processes on loopback ports, drives them\n"+
@@ -121,14 +144,19 @@ func parseFlags(args []string, out io.Writer) (c coherence.Config, replay string
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	// The derived bounds follow -stall and -bound-steady unless set.
+	d := derived(c.Stall, c.Bounds.Steady)
 	if !set["bound-stall"] {
-		c.Bounds.Stall = c.Stall + probeInterval + retryInterval + c.Bounds.Steady
+		c.Bounds.Stall = d.Stall
 	}
 	if !set["bound-conn-loss"] {
-		c.Bounds.ConnLoss = degradedTTL + probeInterval + retryInterval + c.Bounds.Steady
+		c.Bounds.ConnLoss = d.ConnLoss
 	}
 	if !set["bound-kill"] {
-		c.Bounds.Kill = c.Bounds.Steady
+		c.Bounds.Kill = d.Kill
+	}
+	if !set["drain"] {
+		c.Bounds.Drain = d.Drain
 	}
 	if fs.NArg() > 0 {
 		return c, "", fmt.Errorf("unexpected argument %q", fs.Arg(0))

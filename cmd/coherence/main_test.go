@@ -17,16 +17,24 @@ func TestParseFlags(t *testing.T) {
 	if c.Duration != time.Minute || c.Instances != 3 || c.Clients != 12 || c.Keys != 8 || c.Seed == 0 {
 		t.Errorf("got %+v; want 60s, 3 instances, 12 clients, 8 keys, a random seed", c)
 	}
+	// Clients outwait tiercache's worst case for a write (its store timeout).
+	if c.Timeout <= c.Bounds.StoreTimeout || c.Bounds.StoreTimeout != 2*time.Second {
+		t.Errorf("got timeout %v, store timeout %v; want 2s and a longer client timeout", c.Timeout, c.Bounds.StoreTimeout)
+	}
 	b := c.Bounds
 	if b.Steady != 100*time.Millisecond || b.Stall != 2700*time.Millisecond || b.ConnLoss != 1800*time.Millisecond ||
 		b.Kill != 100*time.Millisecond || b.LostWriter != 66*time.Minute || b.Drain != 700*time.Millisecond {
 		t.Errorf("got bounds %+v; want 100ms, 2.7s, 1.8s, 100ms, 66m, 700ms", b)
 	}
+	if c.PorcupineTimeout < time.Minute {
+		t.Errorf("got porcupine timeout %v; want at least 1m, so that normal runs decide", c.PorcupineTimeout)
+	}
 
 	// Bounds follow the stall and the steady bound unless set.
 	c, _, _ = parseFlags([]string{"-stall", "1s", "-bound-steady", "50ms"}, &bytes.Buffer{})
-	if c.Bounds.Stall != 1650*time.Millisecond || c.Bounds.ConnLoss != 1750*time.Millisecond || c.Bounds.Kill != 50*time.Millisecond {
-		t.Errorf("got bounds %+v; want stall 1.65s, conn-loss 1.75s, kill 50ms", c.Bounds)
+	if c.Bounds.Stall != 1650*time.Millisecond || c.Bounds.ConnLoss != 1750*time.Millisecond || c.Bounds.Kill != 50*time.Millisecond ||
+		c.Bounds.Drain != 650*time.Millisecond {
+		t.Errorf("got bounds %+v; want stall 1.65s, conn-loss 1.75s, kill 50ms, drain 650ms", c.Bounds)
 	}
 	c, _, _ = parseFlags([]string{"-stall", "1s", "-bound-stall", "5s"}, &bytes.Buffer{})
 	if c.Bounds.Stall != 5*time.Second {

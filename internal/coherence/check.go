@@ -24,18 +24,24 @@ type Bounds struct {
 	ConnLoss time.Duration
 	// Kill: kill -9 of an instance, as seen by the others.
 	Kill time.Duration
-	// LostWriter: a write acknowledged by an instance that could not reach
-	// Redis and was then killed is lost from its outbox; other instances
-	// may serve the old L2 value for the L2 TTL.
+	// LostWriter: a write that may never have reached Redis (Checker's
+	// lostWriter) leaves other instances serving the old L2 value for the
+	// L2 TTL.
 	LostWriter time.Duration
 	// Drain is not a staleness bound: it is how long after Redis is back
-	// every live instance's outbox has republished its writes (breaker
-	// probe, then outbox retry). Only a write acknowledged before a Redis
-	// fault's end plus Drain can be lost with its killed writer.
+	// (or after the write, if later) every live instance's queue of failed
+	// L2 writes has republished a write (breaker probe, then retry). A
+	// write is lost with its killed writer only if the kill came first.
 	Drain time.Duration
+	// StoreTimeout is not a staleness bound either: tiercache's
+	// -store-timeout, after which a server gives up on its store call. A
+	// write whose client gave up waiting on a live process has taken effect,
+	// if ever, by then plus commitGrace.
+	StoreTimeout time.Duration
 }
 
-// ForKind is the bound of reads in the window of a fault of kind k.
+// ForKind is the bound of stale reads whose missed write was acknowledged
+// in the window of a fault of kind k.
 func (b Bounds) ForKind(k FaultKind) time.Duration {
 	switch k {
 	case RedisStall:
@@ -63,9 +69,15 @@ const (
 	VNotConverged   = "not-converged"
 	VOutage5xx      = "outage-5xx"
 	VOutageP99      = "outage-p99"
+	VGet5xx         = "get-5xx" // outside the outage windows
 	VLinearizable   = "not-linearizable-unexplained"
+	VUndecided      = "linearizability-undecided"
 	VFault          = "fault-failed"
 )
+
+// violationKinds lists every kind, in the order the report prints them.
+var violationKinds = []string{VReadYourWrites, VStale, VImpossible, VLostWrite, VNotConverged,
+	VOutage5xx, VOutageP99, VGet5xx, VLinearizable, VUndecided, VFault}
 
 // Violation is one broken promise with its evidence.
 type Violation struct {
@@ -133,10 +145,12 @@ func (c *Checker) ids(key string) []int {
 // received even when the process that sent it dies or gave up on it.
 const commitGrace = 2 * time.Second
 
-// effective is the time by which write w has taken effect, if it ever
-// does: its acknowledgement; for a 5xx, the answer plus commitGrace; for
-// a write in flight when its process was killed, the kill plus
-// commitGrace; otherwise (a timeout) Never.
+// effective is the latest time by which write w has taken effect, if it
+// ever does: its acknowledgement; for a 5xx, the answer plus commitGrace;
+// for a write that got no answer, the earlier of the kill of its process
+// plus commitGrace and its client's give-up plus the server's store timeout
+// plus commitGrace (the server started its store call before the client
+// gave up, and abandons it within StoreTimeout); otherwise Never.
 func (c *Checker) effective(w *Op) int64 {
 	switch {
 	case w.Acked():
@@ -146,12 +160,24 @@ func (c *Checker) effective(w *Op) int64 {
 	case w.Done() && w.Status >= 500:
 		return w.Return + int64(commitGrace)
 	}
+	eff := Never
+	if w.Done() {
+		eff = w.Return + int64(c.Bounds.StoreTimeout+commitGrace)
+	}
+	if k, ok := c.kill(w); ok {
+		eff = min(eff, k.Start+int64(commitGrace))
+	}
+	return eff
+}
+
+// kill returns the kill -9 that ended the process op was sent to.
+func (c *Checker) kill(op *Op) (Fault, bool) {
 	for _, f := range c.Faults {
-		if f.Kind == InstanceKill && f.Instance == w.Instance && f.Gen == w.Gen {
-			return f.Start + int64(commitGrace)
+		if f.Kind == InstanceKill && f.Instance == op.Instance && f.Gen == op.Gen {
+			return f, true
 		}
 	}
-	return Never
+	return Fault{}, false
 }
 
 // index finds the ops of a key, and the write of an email.
@@ -240,38 +266,57 @@ func missedWrites(ops []Op, x *index, eff func(*Op) int64, r *Op) (missed []int,
 	return missed, ""
 }
 
-// classOf returns the class of a read invoked at t, and its bound: the
-// fault whose window holds t (from the fault's start to its end plus its
-// kind's bound; the largest bound if several do), else steady state.
+// classOf returns the class of a stale read whose earliest missed write
+// was acknowledged at t, and its bound: the fault kind with the largest
+// bound among the faults whose window holds t, else steady state. A fault's
+// window runs from Steady before its start (an invalidation then in flight
+// may be cut by the fault) to its end plus its kind's bound.
 func (c *Checker) classOf(t int64) (string, time.Duration) {
 	class, bound := ClassSteady, c.Bounds.Steady
 	for _, f := range c.Faults {
 		b := c.Bounds.ForKind(f.Kind)
-		if t >= f.Start && t <= f.End+int64(b) && b >= bound {
+		if t >= f.Start-int64(c.Bounds.Steady) && t <= f.End+int64(b) && b >= bound {
 			class, bound = string(f.Kind), b
 		}
 	}
 	return class, bound
 }
 
-// lostWriter reports whether write w may have been lost from its writer's
-// outbox: acknowledged by a process that was later killed, while Redis was
-// failing writes.
-func (c *Checker) lostWriter(w *Op) bool {
-	killed := false
-	for _, f := range c.Faults {
-		if f.Kind == InstanceKill && f.Instance == w.Instance && f.Gen == w.Gen && w.Invoke <= f.Start {
-			killed = true
-		}
+// classify measures read r against the writes it missed: its staleness
+// from the earliest acknowledgement among them, and that one's class.
+func (c *Checker) classify(r *Op, missed []int) (staleness time.Duration, class string, bound time.Duration) {
+	first := Never
+	for _, id := range missed {
+		first = min(first, c.Ops[id].Return)
 	}
-	if !killed {
+	class, bound = c.classOf(first)
+	return time.Duration(r.Invoke - first), class, bound
+}
+
+// lostWriter reports whether write w may never have reached Redis, so that
+// other instances may serve the value it replaced until the L2 TTL. Only
+// two cases qualify, both ending with the kill -9 of w's process:
+//   - w was acknowledged while a Redis fault was failing L2 writes (from the
+//     fault's start to its end plus Drain), so it may have waited in its
+//     process's queue of failed L2 writes, and the kill came before that
+//     queue had drained: before max(ack, fault end) + Drain;
+//   - w got no answer because the kill interrupted it (sent to the process
+//     the kill ended, still in flight when the kill began): it may have
+//     committed in the store with the process dying before it published.
+func (c *Checker) lostWriter(w *Op) bool {
+	k, ok := c.kill(w)
+	switch {
+	case !ok:
+		return false
+	case w.Unknown() && w.Status == 0:
+		return !w.Done() || w.Return >= k.Start
+	case !w.Acked():
 		return false
 	}
-	if w.Unknown() {
-		return true // in flight when its process died: committed, maybe never published
-	}
+	drain := int64(c.Bounds.Drain)
 	for _, f := range c.Faults {
-		if f.Kind.breaksRedisWrites() && w.Return >= f.Start && w.Return <= f.End+int64(c.Bounds.Drain) {
+		if f.Kind.breaksRedisWrites() && w.Return >= f.Start && w.Return <= f.End+drain &&
+			k.Start < max(w.Return, f.End)+drain {
 			return true
 		}
 	}
@@ -283,6 +328,12 @@ func (c *Checker) lostWriter(w *Op) bool {
 func (c *Checker) Stale() (stale []StaleRead, vs []Violation) {
 	for i := range c.Ops {
 		r := &c.Ops[i]
+		if r.Kind == Get && r.Status == StatusWrongAnswer {
+			vs = append(vs, Violation{Kind: VImpossible, Key: r.Key,
+				Detail: fmt.Sprintf("read %d on instance %d answered 200 with a body that is not user %s", r.ID, r.Instance, r.Key),
+				Ops:    []Op{*r}})
+			continue
+		}
 		if !r.Answered() {
 			continue
 		}
@@ -298,8 +349,8 @@ func (c *Checker) Stale() (stale []StaleRead, vs []Violation) {
 		if len(missed) == 0 {
 			continue
 		}
-		s := StaleRead{Read: r.ID, Missed: missed, Staleness: c.staleness(r, missed)}
-		s.Class, s.Bound = c.classOf(r.Invoke)
+		s := StaleRead{Read: r.ID, Missed: missed}
+		s.Staleness, s.Class, s.Bound = c.classify(r, missed)
 		if s.Beyond() {
 			// A write lost with its killed writer explains the read if it
 			// is within bound without those writes.
@@ -309,7 +360,12 @@ func (c *Checker) Stale() (stale []StaleRead, vs []Violation) {
 					rest = append(rest, id)
 				}
 			}
-			if len(rest) < len(missed) && (len(rest) == 0 || c.staleness(r, rest) <= s.Bound) {
+			explained := len(rest) == 0
+			if len(rest) > 0 && len(rest) < len(missed) {
+				d, _, b := c.classify(r, rest)
+				explained = d <= b
+			}
+			if explained {
 				s.Class, s.Bound = ClassLostWriter, c.Bounds.LostWriter
 			}
 		}
@@ -332,14 +388,6 @@ func (c *Checker) Stale() (stale []StaleRead, vs []Violation) {
 		}
 	}
 	return stale, vs
-}
-
-func (c *Checker) staleness(r *Op, missed []int) time.Duration {
-	first := Never
-	for _, id := range missed {
-		first = min(first, c.Ops[id].Return)
-	}
-	return time.Duration(r.Invoke - first)
 }
 
 // evidence is the read, the write whose value it returned, and the writes
@@ -436,8 +484,9 @@ func Converged(final State, answers []Answer) bool {
 
 // NotConverged explains a key whose instances still disagree with the
 // store: explained is true when the store's state is the value of a write
-// whose writer was killed before it could publish it (the L2 TTL bound),
-// and no acknowledged write is definitely after that write.
+// that may never have reached Redis (lostWriter: its writer was killed
+// first; the L2 TTL bound), and no acknowledged write is definitely after
+// that write.
 func (c *Checker) NotConverged(key string, final State, answers []Answer) (explained bool, v Violation) {
 	var ev []Op
 	ids := c.ids(key)
@@ -500,14 +549,16 @@ type Outage struct {
 
 // Outage measures the GETs during Redis-down windows, extended by probe
 // (the breaker's probe interval, until which the instances may still
-// be on the degraded path).
+// be on the degraded path). A GET answered 5xx outside these windows is a
+// violation too (VGet5xx): nothing excuses it. A wrong answer
+// (StatusWrongAnswer) is Stale's impossible read, not counted here.
 func (c *Checker) Outage(probe, bound time.Duration) (Outage, []Violation) {
 	o := Outage{Bound: bound}
 	var lat []time.Duration
-	var errs []Op
+	var errs, steady5xx []Op
 	for i := range c.Ops {
 		op := &c.Ops[i]
-		if op.Kind != Get || op.NotSent || !op.Done() {
+		if op.Kind != Get || op.NotSent || !op.Done() || op.Status == StatusWrongAnswer {
 			continue
 		}
 		in := false
@@ -516,12 +567,14 @@ func (c *Checker) Outage(probe, bound time.Duration) (Outage, []Violation) {
 				in = true
 			}
 		}
-		if !in {
-			continue
-		}
-		lat = append(lat, op.Latency())
-		if op.Status == 0 || op.Status >= 500 {
-			errs = append(errs, *op)
+		switch {
+		case in:
+			lat = append(lat, op.Latency())
+			if op.Status == 0 || op.Status >= 500 {
+				errs = append(errs, *op)
+			}
+		case op.Status >= 500:
+			steady5xx = append(steady5xx, *op)
 		}
 	}
 	o.GETs, o.Errors = len(lat), len(errs)
@@ -533,6 +586,9 @@ func (c *Checker) Outage(probe, bound time.Duration) (Outage, []Violation) {
 	var vs []Violation
 	if len(errs) > 0 {
 		vs = append(vs, Violation{Kind: VOutage5xx, Detail: fmt.Sprintf("%d GETs failed while Redis was down", len(errs)), Ops: errs[:min(len(errs), 10)]})
+	}
+	if len(steady5xx) > 0 {
+		vs = append(vs, Violation{Kind: VGet5xx, Detail: fmt.Sprintf("%d GETs answered 5xx while Redis was up", len(steady5xx)), Ops: steady5xx[:min(len(steady5xx), 10)]})
 	}
 	if o.P99 > bound {
 		vs = append(vs, Violation{Kind: VOutageP99, Detail: fmt.Sprintf("GET p99 %v while Redis was down; promised %v", o.P99, bound)})

@@ -12,7 +12,7 @@ type FaultKind string
 // The faults, in the order the schedule injects them: the two that the
 // short form must include come first.
 const (
-	RedisRestart FaultKind = "redis-restart" // SIGKILL redis-server, start an empty one on the same port
+	RedisRestart FaultKind = "redis-restart" // SHUTDOWN NOSAVE, then start an empty redis-server on the same port
 	InstanceKill FaultKind = "kill-9"        // SIGKILL one tiercache instance, restart it with the same flags
 	ClientKill   FaultKind = "client-kill"   // CLIENT KILL TYPE normal: Redis drops every client connection
 	RedisStall   FaultKind = "redis-stall"   // SIGSTOP redis-server, SIGCONT after Config.Stall

@@ -41,6 +41,11 @@ func (k *Kind) UnmarshalText(b []byte) error {
 	return fmt.Errorf("unknown operation kind %q", b)
 }
 
+// StatusWrongAnswer is the status recorded for a GET answered 200 with a
+// body that is not the user asked for (another user's, or without an
+// email): an impossible read.
+const StatusWrongAnswer = 599
+
 // Never is the return time of an operation whose outcome is unknown when
 // it is used to order writes: nothing is definitely after it.
 const Never = int64(math.MaxInt64)
@@ -62,7 +67,7 @@ type Op struct {
 	// NotSent marks a request whose connection was refused: it never
 	// reached a server, so it did nothing.
 	NotSent     bool   `json:"not_sent,omitempty"`
-	Out         string `json:"out,omitempty"` // email in a 200 answer of a GET
+	Out         string `json:"out,omitempty"` // email in a 200 answer of a GET; the body's start for StatusWrongAnswer
 	CacheStatus string `json:"cache_status,omitempty"`
 }
 
@@ -99,10 +104,10 @@ func (op *Op) Answered() bool {
 // Found reports whether an answered read found the user.
 func (op *Op) Found() bool { return op.Status == 200 }
 
-// Effective is the time by which a write has taken effect if it ever
-// does, as far as the op alone tells: its acknowledgement, or Never when
-// it was not acknowledged. The Checker knows better from the faults.
-func (op *Op) Effective() int64 {
+// AckTime is the acknowledgement of a write, or Never when it was not
+// acknowledged: the time by which it has taken effect as far as the op
+// alone tells. The Checker bounds unknown outcomes too (effective).
+func (op *Op) AckTime() int64 {
 	if op.Acked() {
 		return op.Return
 	}
@@ -159,7 +164,7 @@ func (h *History) End(id int, fill func(op *Op)) {
 	op := &h.ops[id]
 	fill(op)
 	if op.Answered() {
-		if missed, _ := missedWrites(h.ops, h.idx, (*Op).Effective, op); len(missed) > 0 {
+		if missed, _ := missedWrites(h.ops, h.idx, (*Op).AckTime, op); len(missed) > 0 {
 			h.stale++
 		}
 	}

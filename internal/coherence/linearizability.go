@@ -236,9 +236,9 @@ type KeyResult struct {
 	// Result is "ok", "illegal" or "unknown" (porcupine timed out).
 	Result string `json:"result"`
 	// Explanation, when Result is not "ok": "explained" when the history
-	// is linearizable once every read may be as stale as its class's bound
-	// allows, "unexplained" when it is not (a bug), "undecided" when
-	// porcupine timed out.
+	// is linearizable once every read may be as stale as the bounds allow,
+	// "unexplained" when it is not (a bug), "undecided" when porcupine
+	// timed out (a broken promise too: nothing was proven).
 	Explanation string `json:"explanation,omitempty"`
 	// Elapsed is the time porcupine took on the key, all checks together.
 	Elapsed time.Duration `json:"elapsed_ns"`
@@ -247,37 +247,17 @@ type KeyResult struct {
 // Linearizability checks each key's history with porcupine, at most
 // parallel keys at a time, each check bounded by timeout.
 //
-// A key that is not linearizable is checked again with reads allowed to be
-// stale, each read's invocation moved earlier: if that history is
-// linearizable, stale reads within the documented bounds explain it. The
-// first try moves each stale read by its measured staleness and every other
-// read by the steady-state bound (a read can also be stale against a write
-// not yet acknowledged that another read already returned), never beyond
-// its class's bound; it is cheap because the reads' intervals stay short.
-// If that fails, the second moves every read by its class's full bound (a
-// lost writer's read by its staleness), which porcupine may take long to
-// search: it then reports "undecided".
+// A key that is not linearizable is checked again with each read's
+// invocation moved earlier by as much staleness as the bounds allow it: its
+// allowance, and for a stale read at least its staleness, up to its class's
+// bound (a lost writer's read: the L2 TTL). If that history is
+// linearizable, stale reads within the documented bounds explain the key.
+// A check that porcupine cannot finish in time is "undecided", which breaks
+// a promise as "unexplained" does: nothing was proven.
 func (c *Checker) Linearizability(stale []StaleRead, timeout time.Duration, parallel int) []KeyResult {
-	measured, lost := map[int]time.Duration{}, map[int]time.Duration{}
+	byRead := map[int]StaleRead{}
 	for _, s := range stale {
-		measured[s.Read] = s.Staleness + time.Millisecond
-		if s.Class == ClassLostWriter {
-			lost[s.Read] = measured[s.Read]
-		}
-	}
-	tight := func(r *Op) time.Duration {
-		if d, ok := lost[r.ID]; ok {
-			return d
-		}
-		_, b := c.classOf(r.Invoke)
-		return min(max(measured[r.ID], c.Bounds.Steady), b)
-	}
-	full := func(r *Op) time.Duration {
-		if d, ok := lost[r.ID]; ok {
-			return d
-		}
-		_, b := c.classOf(r.Invoke)
-		return b
+		byRead[s.Read] = s
 	}
 	keys := c.Keys()
 	results := make([]KeyResult, len(keys))
@@ -288,18 +268,19 @@ func (c *Checker) Linearizability(stale []StaleRead, timeout time.Duration, para
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			start := time.Now()
-			check := func(shift func(*Op) time.Duration) porcupine.CheckResult {
-				return porcupine.CheckOperationsTimeout(userModel, operations(c.Ops, c.ids(key), c.effective, shift), timeout)
-			}
 			plain := operations(c.Ops, c.ids(key), c.effective, nil)
 			r := KeyResult{Key: key, Ops: len(c.ids(key)), Checked: len(plain),
 				Result: verdict(porcupine.CheckOperationsTimeout(userModel, plain, timeout))}
 			if r.Result != "ok" {
-				res := check(tight)
-				if res != porcupine.Ok {
-					res = check(full)
+				allow := c.allowance(key)
+				shift := func(r *Op) time.Duration {
+					d := allow(r)
+					if s, ok := byRead[r.ID]; ok {
+						d = max(d, min(s.Staleness, s.Bound))
+					}
+					return d
 				}
-				switch res {
+				switch porcupine.CheckOperationsTimeout(userModel, operations(c.Ops, c.ids(key), c.effective, shift), timeout) {
 				case porcupine.Ok:
 					r.Explanation = "explained"
 				case porcupine.Illegal:
@@ -314,6 +295,41 @@ func (c *Checker) Linearizability(stale []StaleRead, timeout time.Duration, para
 	}
 	wg.Wait()
 	return results
+}
+
+// allowance returns, for the reads of key, how far the bounds let a read's
+// invocation move earlier: to just after the acknowledgement, at t, of the
+// latest write of key that the read may not miss (the read was invoked
+// more than the bound of t's class after t), and at most the largest bound
+// of a fault kind. Writes without an acknowledgement constrain nothing: a
+// read may also have missed a write still in flight that another read
+// already returned.
+func (c *Checker) allowance(key string) func(r *Op) time.Duration {
+	type ack struct {
+		t     int64
+		bound time.Duration
+	}
+	var acks []ack
+	for _, id := range c.ids(key) {
+		if w := &c.Ops[id]; w.Acked() {
+			_, b := c.classOf(w.Return)
+			acks = append(acks, ack{w.Return, b})
+		}
+	}
+	slices.SortFunc(acks, func(a, b ack) int { return cmp.Compare(a.t, b.t) })
+	limit := c.Bounds.Steady
+	for _, k := range Schedule {
+		limit = max(limit, c.Bounds.ForKind(k))
+	}
+	return func(r *Op) time.Duration {
+		i, _ := slices.BinarySearchFunc(acks, r.Invoke, func(a ack, t int64) int { return cmp.Compare(a.t, t) })
+		for i--; i >= 0 && r.Invoke-acks[i].t <= int64(limit); i-- {
+			if d := time.Duration(r.Invoke - acks[i].t); d > acks[i].bound {
+				return d - 1
+			}
+		}
+		return limit
+	}
 }
 
 func verdict(r porcupine.CheckResult) string {

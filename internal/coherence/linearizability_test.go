@@ -64,6 +64,36 @@ func TestLinearizability(t *testing.T) {
 			h.get(1, "b@x", 25, 30)
 			h.get(2, "a@x", 35, 40)
 		}},
+		{name: "stale against a write acknowledged long before a stall", result: "illegal", explanation: "unexplained",
+			faults: []Fault{{Kind: RedisStall, Start: 10000 * ms, End: 12000 * ms}},
+			build: func(h *hist) {
+				h.reg(0, "a@x", 0, 10, 201)
+				h.put(1, "b@x", 7490, 7500, 200)
+				h.get(2, "a@x", 10010, 10011)
+			}},
+		{name: "stale against a write acknowledged in a stall, read after its window", result: "illegal", explanation: "explained",
+			faults: []Fault{{Kind: RedisStall, Start: 10000 * ms, End: 12000 * ms}},
+			build: func(h *hist) {
+				h.reg(0, "a@x", 0, 10, 201)
+				h.put(1, "b@x", 12490, 12500, 200)
+				h.get(2, "a@x", 14800, 14801)
+			}},
+		{name: "new then old while the write is in flight in a stall", result: "illegal", explanation: "explained",
+			faults: []Fault{{Kind: RedisStall, Start: 10000 * ms, End: 12000 * ms}},
+			build: func(h *hist) {
+				// The old read comes 350 ms after the new one: more than
+				// the steady bound, within the stall's.
+				h.reg(0, "a@x", 0, 10, 201)
+				h.put(0, "b@x", 11000, 11600, 200)
+				h.get(1, "b@x", 11050, 11051)
+				h.get(2, "a@x", 11400, 11401)
+			}},
+		{name: "timed-out write read long after a later write", result: "illegal", explanation: "unexplained", build: func(h *hist) {
+			h.reg(0, "a@x", 0, 10, 201)
+			h.put(0, "x@x", 1000, 3000, 0)
+			h.put(0, "b@x", 8000, 8010, 200)
+			h.get(1, "x@x", 9000, 9001)
+		}},
 		{name: "409 while absent", result: "illegal", explanation: "unexplained", build: func(h *hist) {
 			h.reg(0, "a@x", 0, 10, 201)
 			h.del(1, 20, 30, 200)
@@ -85,6 +115,49 @@ func TestLinearizability(t *testing.T) {
 	}
 }
 
+func TestAllowance(t *testing.T) {
+	t.Parallel()
+	var h hist
+	h.reg(0, "a@x", 0, 10, 201)
+	h.put(1, "b@x", 10990, 11000, 200) // in the stall's window: 2.7 s
+	h.put(1, "c@x", 15990, 16000, 200) // after it: 100 ms
+	reads := map[int]time.Duration{
+		h.get(2, "", 900, 901):     890*time.Millisecond - 1, // may not miss a@x
+		h.get(2, "", 13000, 13001): 2700 * time.Millisecond,  // may miss b@x; a@x is further back than any bound
+		h.get(2, "", 16050, 16051): 2700 * time.Millisecond,  // may miss c@x; b@x is further back than any bound
+		h.get(2, "", 16200, 16201): 200*time.Millisecond - 1, // may not miss c@x
+	}
+	allow := h.checker(Fault{Kind: RedisStall, Start: 10000 * ms, End: 12000 * ms}).allowance("k")
+	for id, want := range reads {
+		if got := allow(&h.ops[id]); got != want {
+			t.Errorf("read at %v: got allowance %v; want %v", time.Duration(h.ops[id].Invoke), got, want)
+		}
+	}
+}
+
+// TestUndecidedBreaksAPromise: when porcupine cannot decide in time,
+// nothing is proven, and the run fails.
+func TestUndecidedBreaksAPromise(t *testing.T) {
+	t.Parallel()
+	var h hist
+	h.reg(0, "a@x", 0, 10, 201)
+	for i := range 24 {
+		h.put(i%3, fmt.Sprintf("u%d@x", i), int64(100+i), int64(150+i), 0) // timeouts
+	}
+	h.get(1, "u0@x", 1000, 1001)
+	h.get(1, "u1@x", 2000, 2001)
+	h.get(1, "u0@x", 3000, 3001) // u0 twice, around u1: not linearizable
+	r := analyze(Config{Bounds: testBounds, ProbeInterval: 500 * time.Millisecond, MaxOutageP99: 50 * time.Millisecond, PorcupineTimeout: 100 * time.Millisecond},
+		&Recording{Ops: h.ops, Final: map[string]State{"k": {Exists: true, Email: "u0@x"}},
+			Answers: map[string][]Answer{"k": {{Status: 200, Email: "u0@x"}}}})
+	if l := r.Linearizability; len(l) != 1 || l[0].Explanation != "undecided" {
+		t.Fatalf("got %+v; want undecided", l)
+	}
+	if !r.Broken || r.ViolationsByKind[VUndecided] != 1 {
+		t.Errorf("got broken %v, violations %v; want broken, 1 %s", r.Broken, r.ViolationsByKind, VUndecided)
+	}
+}
+
 // TestReduceReads checks on random histories that dropping the implied
 // reads never changes porcupine's verdict, and that it drops some.
 func TestReduceReads(t *testing.T) {
@@ -97,7 +170,7 @@ func TestReduceReads(t *testing.T) {
 		if n%2 == 1 { // reads allowed up to 5 ms stale, varying
 			shift = func(r *Op) time.Duration { return time.Duration(r.ID%6) * time.Millisecond }
 		}
-		reduced, unreduced := operations(ops, allIDs(ops), (*Op).Effective, shift), unreducedOperations(ops, shift)
+		reduced, unreduced := operations(ops, allIDs(ops), (*Op).AckTime, shift), unreducedOperations(ops, shift)
 		want := porcupine.CheckOperations(userModel, unreduced)
 		if got := porcupine.CheckOperations(userModel, reduced); got != want {
 			t.Fatalf("history %d: got %v reduced; want %v as unreduced\n%v", n, got, want, ops)
@@ -124,7 +197,7 @@ func allIDs(ops []Op) []int {
 func unreducedOperations(ops []Op, shift func(*Op) time.Duration) []porcupine.Operation {
 	var out []porcupine.Operation
 	for i := range ops {
-		one := operations(ops, []int{i}, (*Op).Effective, shift) // a single op is never reduced away
+		one := operations(ops, []int{i}, (*Op).AckTime, shift) // a single op is never reduced away
 		out = append(out, one...)
 	}
 	return out

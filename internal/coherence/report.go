@@ -153,7 +153,7 @@ func (r *Report) Print(w io.Writer) {
 		line(string(k), strconv.Itoa(r.FaultsByKind[string(k)]), msf(longest))
 	}
 
-	left("\nstale reads by class (staleness = read invoke − ack of the earliest write it missed)")
+	left("\nstale reads by class (of the fault around the ack of the earliest write each missed; staleness = read invoke − that ack)")
 	line("class", "stale reads", "max", "p99", "bound", "beyond")
 	for _, s := range r.Staleness {
 		line(s.Class, strconv.Itoa(s.Count), msf(s.Max), msf(s.P99), msf(s.Bound), strconv.Itoa(s.Beyond))
@@ -180,7 +180,7 @@ func (r *Report) Print(w io.Writer) {
 		kinds = append(kinds, k)
 	}
 	slices.Sort(kinds)
-	for _, k := range []string{VReadYourWrites, VStale, VImpossible, VLostWrite, VNotConverged, VOutage5xx, VOutageP99, VLinearizable, VFault} {
+	for _, k := range violationKinds {
 		if !slices.Contains(kinds, k) {
 			kinds = append(kinds, k)
 		}

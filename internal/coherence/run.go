@@ -263,9 +263,13 @@ func analyze(cfg Config, rec *Recording) *Report {
 
 	r.Linearizability = c.Linearizability(stale, cfg.PorcupineTimeout, 2)
 	for _, k := range r.Linearizability {
-		if k.Explanation == "unexplained" {
+		switch k.Explanation {
+		case "unexplained":
 			r.addViolations([]Violation{{Kind: VLinearizable, Key: k.Key,
-				Detail: "not linearizable even with every read allowed its class's staleness bound"}})
+				Detail: "not linearizable even with every read allowed the staleness its bounds allow"}})
+		case "undecided":
+			r.addViolations([]Violation{{Kind: VUndecided, Key: k.Key,
+				Detail: fmt.Sprintf("porcupine did not decide within %v whether the bounds explain the history; raise -porcupine-timeout", cfg.PorcupineTimeout)}})
 		}
 	}
 	sortViolations(r.Violations)

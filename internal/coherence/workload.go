@@ -143,7 +143,8 @@ func (cl *client) once() bool {
 }
 
 // do sends one request and returns its status, the email of a GET's 200
-// answer and the Cache-Status header.
+// answer and the Cache-Status header. A GET's 200 answer that is not the
+// user asked for is StatusWrongAnswer, with the body's start.
 func (cl *client) do(kind Kind, key, email string) (status int, out, cacheStatus string, err error) {
 	base := "http://" + cl.w.Addr(cl.slot)
 	var req *http.Request
@@ -178,9 +179,7 @@ func (cl *client) do(kind Kind, key, email string) (status int, out, cacheStatus
 			} `json:"data"`
 		}
 		if err := json.Unmarshal(body, &v); err != nil || v.Data.Username != key || v.Data.Email == "" {
-			// An answer that is not the user asked for: keep it as a
-			// status the checks do not take for a read.
-			return 599, "", cacheStatus, nil
+			return StatusWrongAnswer, string(body[:min(len(body), 200)]), cacheStatus, nil
 		}
 		out = v.Data.Email
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -129,5 +130,27 @@ func TestWorkload(t *testing.T) {
 	}
 	if _, online := h.Counts(); online != 0 {
 		t.Errorf("got %d stale reads counted online; want 0", online)
+	}
+}
+
+// TestWrongUserAnswer: a GET answered 200 with another user's data is
+// recorded as StatusWrongAnswer with the body, which the checker counts as
+// an impossible read.
+func TestWrongUserAnswer(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Status", "fake; hit")
+		_, _ = w.Write([]byte(`{"data":{"username":"hot-1","email":"o@x"}}`))
+	}))
+	t.Cleanup(srv.Close)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	cl := &client{w: &Workload{Addr: func(int) string { return addr }}, http: srv.Client()}
+	status, out, cs, err := cl.do(Get, "hot-0", "")
+	if err != nil || status != StatusWrongAnswer || !strings.Contains(out, `"username":"hot-1"`) || cs != "fake; hit" {
+		t.Fatalf("got %d %q %q %v; want %d with the body and Cache-Status", status, out, cs, err, StatusWrongAnswer)
+	}
+	op := Op{Kind: Get, Key: "hot-0", Invoke: 0, Return: 1, Status: status, Out: out}
+	if _, vs := NewChecker([]Op{op}, nil, testBounds).Stale(); !slices.Equal(kinds(vs), []string{VImpossible}) {
+		t.Errorf("got violations %v; want [%s]", kinds(vs), VImpossible)
 	}
 }
