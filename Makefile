@@ -3,7 +3,6 @@
 
 GO        ?= go
 FUZZTIME  ?= 10s
-BENCHTIME ?= 1s
 
 .PHONY: run test deps check unit fuzz allocs bench build clean coherence
 
@@ -46,8 +45,11 @@ fuzz:
 coherence: deps
 	$(GO) run ./cmd/coherence -duration 60s
 
+## bench: the benchmark suite in bench/ (about 10 minutes on 2 cores); raw results,
+## the run's environment and a redis-benchmark baseline go to bench/results/, the
+## tables to BENCHMARKS.md
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+	GO=$(GO) ./bench/run.sh
 
 clean:
 	rm -rf bin

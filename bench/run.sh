@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The benchmark suite, as `make bench` runs it. It writes bench/results/:
+#
+#   raw.txt              the output of every `go test -bench` run, for benchstat
+#   env.txt              date, commit, Go version, CPU, cores, the commands, wall time
+#   redis-benchmark.txt  redis-benchmark -t get against a fresh redis-server on
+#                        loopback: the same-run baseline of the L2 paths
+#
+# and BENCHMARKS.md at the root: the tables, from bench/cmd/report.
+#
+# Repetitions and times can be overridden, e.g. PATHS_COUNT=3 ./bench/run.sh:
+#   PATHS_COUNT/PATHS_TIME      BenchmarkCore, BenchmarkHandler, BenchmarkHTTP
+#   CONFIGS_COUNT/CONFIGS_TIME  BenchmarkConfigs (a fixed number of reads per run)
+#   WRITES_COUNT/WRITES_TIME    BenchmarkRegister, BenchmarkWrite
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GO=${GO:-go}
+PATHS_COUNT=${PATHS_COUNT:-10}
+PATHS_TIME=${PATHS_TIME:-0.5s}
+CONFIGS_COUNT=${CONFIGS_COUNT:-6}
+CONFIGS_TIME=${CONFIGS_TIME:-100000x}
+WRITES_COUNT=${WRITES_COUNT:-6}
+WRITES_TIME=${WRITES_TIME:-1s}
+
+out=bench/results
+raw=$out/raw.txt
+env=$out/env.txt
+mkdir -p "$out"
+: >"$raw"
+
+# bbolt's fsync must reach a disk: on a tmpfs it costs nothing.
+tmp=${TMPDIR:-/tmp}
+if [ "$(stat -f -c %T "$tmp")" = tmpfs ]; then
+  echo "bench: $tmp is a tmpfs, where fsync costs nothing; set TMPDIR to a directory on disk" >&2
+  exit 1
+fi
+
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git status --porcelain 2>/dev/null)" ]; then commit="$commit (with uncommitted changes)"; fi
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "commit: $commit"
+  echo "go: $($GO version)"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  echo "cores: $(nproc)"
+  echo "kernel: $(uname -sr)"
+  echo "redis: $(redis-server --version 2>/dev/null || echo 'not installed')"
+  echo "tmpdir: $tmp ($(stat -f -c %T "$tmp"))"
+} >"$env"
+
+start=$SECONDS
+
+# bench runs one `go test -bench` and appends its output to raw.txt. A
+# failed run does not stop the others; the script fails at the end.
+failed=0
+bench() {
+  local cmd=("$GO" test -run '^$' -timeout 30m -benchmem "$@" ./bench/)
+  echo "command: ${cmd[*]}" >>"$env"
+  echo "== ${cmd[*]}"
+  "${cmd[@]}" | tee -a "$raw" || failed=1
+}
+
+bench -bench '^Benchmark(Core|Handler|HTTP)$' -count "$PATHS_COUNT" -benchtime "$PATHS_TIME"
+bench -bench '^BenchmarkConfigs$' -count "$CONFIGS_COUNT" -benchtime "$CONFIGS_TIME"
+bench -bench '^Benchmark(Register|Write)$' -count "$WRITES_COUNT" -benchtime "$WRITES_TIME"
+
+# The baseline of the L2 paths: GETs of an 80-byte value (a user's size in
+# Redis) on 1 connection (rueidis' count), on 1 connection with 32 in flight
+# (32 goroutines pipelined), and on 32 connections.
+rb=$out/redis-benchmark.txt
+if command -v redis-benchmark >/dev/null 2>&1; then
+  dir=$(mktemp -d)
+  port=
+  for _ in $(seq 50); do
+    p=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
+  done
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
+    --daemonize no --loglevel warning >"$dir/redis.log" 2>&1 &
+  pid=$!
+  trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
+  for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  {
+    echo "# redis-benchmark -t get -d 80 -n 200000, against redis-server on 127.0.0.1:$port"
+    for args in "-c 1" "-c 1 -P 32" "-c 32"; do
+      # shellcheck disable=SC2086 # args are words on purpose
+      echo "$args,$(redis-benchmark -h 127.0.0.1 -p "$port" -t get -d 80 -n 200000 $args --csv | tail -1)"
+    done
+  } | tee "$rb"
+  echo "command: redis-benchmark -h 127.0.0.1 -p PORT -t get -d 80 -n 200000 {-c 1, -c 1 -P 32, -c 32} --csv" >>"$env"
+else
+  echo "redis-benchmark not installed (Debian: apt-get install redis-tools): no baseline for the L2 paths" | tee "$rb"
+fi
+
+echo "wall: $((SECONDS - start))s" >>"$env"
+
+# go test does not always exit non-zero when a repetition of a sub-benchmark
+# fails, so look for the failures in the output too.
+if [ "$failed" -ne 0 ] || grep -q -e '--- FAIL' -e '^FAIL' "$raw"; then
+  failed=1
+  echo "failed: yes" >>"$env"
+fi
+
+# The tables: BENCHMARKS.md at the root, regenerated from the raw results.
+"$GO" run ./bench/cmd/report -results "$out" -o BENCHMARKS.md
+echo "== bench/results written in $((SECONDS - start))s"
+
+if [ "$failed" -ne 0 ]; then
+  echo "bench: some benchmarks failed; their numbers are not to be published:" >&2
+  grep -A3 -e '--- FAIL' "$raw" >&2 || true
+  exit 1
+fi
