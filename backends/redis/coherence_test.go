@@ -31,6 +31,15 @@ func newInstance(t *testing.T, srv *redistest.Server, store core.Store, prefix s
 	return newInstanceWith(t, srv, store, prefix, core.Config{})
 }
 
+// twoInstances starts a Redis and two instances on it sharing one memory
+// store, with keys under prefix.
+func twoInstances(t *testing.T, prefix string) (*redistest.Server, *instance, *instance) {
+	t.Helper()
+	srv := redistest.Start(t)
+	store := memory.New()
+	return srv, newInstance(t, srv, store, prefix), newInstance(t, srv, store, prefix)
+}
+
 // newInstanceWith is newInstance with cfg's TTLs and intervals.
 func newInstanceWith(t *testing.T, srv *redistest.Server, store core.Store, prefix string, cfg core.Config) *instance {
 	t.Helper()
@@ -114,10 +123,7 @@ func (in *instance) settle(t *testing.T, name, want string) {
 // from L1 and L2, for a registration that replaces a cached "not found",
 // an update and a delete.
 func TestTwoInstancesStayCoherent(t *testing.T) {
-	srv := redistest.Start(t)
-	store := memory.New()
-	a := newInstance(t, srv, store, "coh:")
-	b := newInstance(t, srv, store, "coh:")
+	_, a, b := twoInstances(t, "coh:")
 
 	// Both cache "not found" in L1.
 	for _, in := range []*instance{a, b} {
@@ -152,10 +158,7 @@ func TestTwoInstancesStayCoherent(t *testing.T) {
 // Read-your-writes under concurrency: while b hammers the key, every read
 // that a makes after its own write returns serves that write or a later one.
 func TestReadYourWritesUnderLoad(t *testing.T) {
-	srv := redistest.Start(t)
-	store := memory.New()
-	a := newInstance(t, srv, store, "ryw:")
-	b := newInstance(t, srv, store, "ryw:")
+	_, a, b := twoInstances(t, "ryw:")
 	if _, err := a.cache.Create(ctx, core.User{Name: "hot", Email: "0@example.com"}); err != nil {
 		t.Fatal(err)
 	}
@@ -196,10 +199,7 @@ func TestReadYourWritesUnderLoad(t *testing.T) {
 // it; if one did, b would serve the old value from L1 forever and settle
 // would time out.
 func TestFillRaceStress(t *testing.T) {
-	srv := redistest.Start(t)
-	store := memory.New()
-	a := newInstance(t, srv, store, "race:")
-	b := newInstance(t, srv, store, "race:")
+	_, a, b := twoInstances(t, "race:")
 	if _, err := a.cache.Create(ctx, core.User{Name: "k", Email: "0@example.com"}); err != nil {
 		t.Fatal(err)
 	}
@@ -376,10 +376,7 @@ func TestOutOfOrderPublishes(t *testing.T) {
 // A write acknowledged while this instance's breaker is open reaches L2 once
 // Redis answers again, so other instances stop serving the old value.
 func TestWriteDuringOutageReachesOtherInstances(t *testing.T) {
-	srv := redistest.Start(t)
-	store := memory.New()
-	a := newInstance(t, srv, store, "outage:")
-	b := newInstance(t, srv, store, "outage:")
+	srv, a, b := twoInstances(t, "outage:")
 	if _, err := a.cache.Create(ctx, core.User{Name: "hot", Email: "old@example.com"}); err != nil {
 		t.Fatal(err)
 	}
@@ -432,10 +429,7 @@ func TestQueuedWriteDoesNotResurrectADeletedUser(t *testing.T) {
 // writer still reads its own writes, from the store, while the write waits,
 // and other instances get it once Redis takes writes again.
 func TestWritesRefusedByRedis(t *testing.T) {
-	srv := redistest.Start(t)
-	store := memory.New()
-	a := newInstance(t, srv, store, "oom:")
-	b := newInstance(t, srv, store, "oom:")
+	srv, a, b := twoInstances(t, "oom:")
 	if _, err := a.cache.Create(ctx, core.User{Name: "hot", Email: "0@example.com"}); err != nil {
 		t.Fatal(err)
 	}
