@@ -96,7 +96,12 @@ func (l *Local) Begin(key string) Ticket {
 // Valid reports whether nothing invalidated key, or everything, since t was
 // taken.
 func (l *Local) Valid(key string, t Ticket) bool {
-	return l.stripe(key).gen.Load() == t.gen && l.epoch.Load() == t.epoch
+	return l.validIn(l.stripe(key), t)
+}
+
+// validIn is Valid for key's stripe s, already looked up.
+func (l *Local) validIn(s *stripe, t Ticket) bool {
+	return s.gen.Load() == t.gen && l.epoch.Load() == t.epoch
 }
 
 func (l *Local) stripe(key string) *stripe {
@@ -123,7 +128,7 @@ func (l *Local) Fill(key string, t Ticket, body []byte, found bool, ttl time.Dur
 	defer s.mu.Unlock()
 	// An epoch bump needs no lock: an entry stored with an old epoch is
 	// already a miss.
-	if !l.Valid(key, t) {
+	if !l.validIn(s, t) {
 		return false
 	}
 	return l.tier.Set(background, key, v, ttl) == nil
