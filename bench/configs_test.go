@@ -51,6 +51,7 @@ type config struct {
 	tiers string
 	l1Pct int
 	l2    bool
+	otter bool // the otter L1 tier instead of ristretto
 }
 
 var (
@@ -66,6 +67,8 @@ var (
 		{tiers: "L2", l2: true},
 		{tiers: "L1+L2", l1Pct: 1, l2: true},
 		{tiers: "L1+L2", l1Pct: 10, l2: true},
+		{tiers: "otter+L2", l1Pct: 1, l2: true, otter: true},
+		{tiers: "otter+L2", l1Pct: 10, l2: true, otter: true},
 	}
 	userCounts = []int{100_000, 1_000_000}
 )
@@ -107,7 +110,7 @@ func BenchmarkConfigs(b *testing.B) {
 						if c.l2 {
 							h.seedRedis(b, n)
 						}
-						return &configEnv{e: newEnv(b, store, tiers{l1Entries: n * c.l1Pct / 100, l2: c.l2})}
+						return &configEnv{e: newEnv(b, store, tiers{l1Entries: n * c.l1Pct / 100, l2: c.l2, otter: c.otter})}
 					})
 					e := ce.e
 					e.settle(b)

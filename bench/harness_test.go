@@ -16,6 +16,7 @@ import (
 	"github.com/redis/rueidis"
 	"github.com/tiercache/tiercache/backends/bolt"
 	"github.com/tiercache/tiercache/backends/memory"
+	"github.com/tiercache/tiercache/backends/otter"
 	"github.com/tiercache/tiercache/backends/redis"
 	"github.com/tiercache/tiercache/backends/ristretto"
 	"github.com/tiercache/tiercache/core"
@@ -328,6 +329,8 @@ type tiers struct {
 	// l1Entries sizes the ristretto L1 to hold this many users (see
 	// l1Bytes); 0 means no L1, -1 the production default of 64 MiB.
 	l1Entries int
+	// otter takes the otter L1 tier instead of ristretto.
+	otter bool
 	// l2 enables the Redis L2.
 	l2 bool
 	// localBytes is rueidis' client-side cache (redis.Config.LocalBytes);
@@ -344,14 +347,52 @@ func l1Bytes(n int) (maxBytes, counters int64) {
 	return int64(n)*entryBytes + counters*counterBytes, counters
 }
 
+// l1Tier is an L1 backend: backends/ristretto or backends/otter.
+type l1Tier interface {
+	core.Tier
+	Close()
+}
+
+// newL1 returns an L1 that holds entries users, or the default 64 MiB
+// when entries is negative; an otter tier if otter is set, else ristretto.
+func newL1(tb testing.TB, entries int, useOtter bool) l1Tier {
+	tb.Helper()
+	var (
+		l1  l1Tier
+		err error
+	)
+	switch {
+	case useOtter && entries < 0:
+		l1, err = otter.New(otter.Config{MaxBytes: 64 << 20})
+	case useOtter:
+		l1, err = otter.New(otter.Config{MaxBytes: otterBytes(entries)})
+	case entries < 0:
+		l1, err = ristretto.New(ristretto.Config{MaxBytes: 64 << 20})
+	default:
+		maxBytes, counters := l1Bytes(entries)
+		l1, err = ristretto.New(ristretto.Config{MaxBytes: maxBytes, NumCounters: counters})
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return l1
+}
+
+// otterBytes is the otter budget that holds n users: n entries as the
+// otter tier weighs them. otter keeps its frequency sketch outside the
+// budget.
+func otterBytes(n int) int64 {
+	return int64(n) * (entryBytes - ristretto.EntryOverhead + otter.EntryOverhead)
+}
+
 // env is one core.Cache with its tiers, as cmd/tiercache wires them.
 type env struct {
 	cache *core.Cache
 	store core.Store
 	local *core.Local
-	l1    *ristretto.Tier // nil without L1
-	l2    *redis.Tier     // nil without L2
-	redis *launch.Redis   // nil without L2
+	l1    l1Tier        // nil without L1
+	l2    *redis.Tier   // nil without L2
+	redis *launch.Redis // nil without L2
 	inv   *countingInvalidator
 }
 
@@ -359,20 +400,8 @@ type env struct {
 func newEnv(tb testing.TB, store core.Store, t tiers) *env {
 	tb.Helper()
 	e := &env{store: store, local: core.NewLocal(nil)}
-	switch {
-	case t.l1Entries < 0:
-		l1, err := ristretto.New(ristretto.Config{MaxBytes: 64 << 20})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		e.l1 = l1
-	case t.l1Entries > 0:
-		maxBytes, counters := l1Bytes(t.l1Entries)
-		l1, err := ristretto.New(ristretto.Config{MaxBytes: maxBytes, NumCounters: counters})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		e.l1 = l1
+	if t.l1Entries != 0 {
+		e.l1 = newL1(tb, t.l1Entries, t.otter)
 	}
 	if e.l1 != nil {
 		e.local = core.NewLocal(e.l1)

@@ -62,6 +62,14 @@ func envL1L2(tb testing.TB) *env {
 	})
 }
 
+// envOtterL2 is envL1L2 with the otter L1 tier instead of ristretto.
+func envOtterL2(tb testing.TB) *env {
+	return memo(tb, "path:otter+l2", func() *env {
+		h.seedRedis(tb, 100_000)
+		return newEnv(tb, h.memStore(tb, 100_000), tiers{l1Entries: -1, otter: true, l2: true})
+	})
+}
+
 // envL2Local has no L1, and L2 with rueidis' client-side cache at its
 // default 8 MiB, which holds the 1,000 hot users.
 func envL2Local(tb testing.TB) *env {
@@ -110,6 +118,7 @@ var l1Hit = path{name: "l1-hit", env: envL1L2, keys: hotKeys, source: core.Sourc
 
 var paths = []path{
 	l1Hit,
+	{name: "l1-hit-otter", env: envOtterL2, keys: hotKeys, source: core.SourceL1, found: true, http: true},
 	{name: "l2-hit-local", env: envL2Local, keys: hotKeys, source: core.SourceL2, found: true, http: true},
 	// CLIENT CACHING YES, MULTI, PTTL, GET, EXEC.
 	{name: "l2-hit-redis", env: envL2Redis, keys: wideKeys, source: core.SourceL2, found: true, http: true, redisCmds: 5},

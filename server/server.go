@@ -143,6 +143,12 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		s.ready(ctx)
+	case string(path) == "/metrics":
+		if !isGetOrHead(ctx) {
+			methodNotAllowed(ctx, allowProbe)
+			return
+		}
+		s.metrics(ctx)
 	default:
 		writeError(ctx, fasthttp.StatusNotFound, "Not found.")
 	}

@@ -117,7 +117,7 @@ type row struct {
 	steps []step
 }
 
-// TestSpec runs one row per case of SPEC.md (except /metrics) through the
+// TestSpec runs one row per case of SPEC.md (/metrics: TestMetrics) through the
 // real fasthttp server on an in-memory listener.
 func TestSpec(t *testing.T) {
 	t.Parallel()
@@ -356,6 +356,7 @@ func TestSpec(t *testing.T) {
 				is(405, notAllowed).with("Allow", allowUsr, "Cache-Status", csMeth)}},
 		{name: "405 GET /register", steps: []step{req("GET", "/register").is(405, notAllowed).with("Allow", "POST")}},
 		{name: "405 POST /healthz", steps: []step{req("POST", "/healthz").is(405, notAllowed).with("Allow", allowProb)}},
+		{name: "405 POST /metrics", steps: []step{req("POST", "/metrics").is(405, notAllowed).with("Allow", allowProb)}},
 		{name: "405 DELETE /readyz", steps: []step{req("DELETE", "/readyz").is(405, notAllowed).with("Allow", allowProb)}},
 		{name: "400 malformed request line", steps: []step{
 			step{raw: "GARBAGE\r\n\r\n"}.is(400, errBody("Bad request."))}},

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ type config struct {
 	redisURL        string
 	store           string
 	l1Bytes         byteSize
+	l1Backend       choice
 	ttl             time.Duration
 	negativeTTL     time.Duration
 	degradedTTL     time.Duration
@@ -44,10 +46,12 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.SetOutput(out)
 	c.l1Bytes = 64 << 20
 	c.redisLocalBytes = 8 << 20
+	c.l1Backend = choice{value: "ristretto", allowed: []string{"ristretto", "otter"}}
 	fs.StringVar(&c.listen, "listen", ":5000", "HTTP address to serve on")
 	fs.StringVar(&c.redisURL, "redis", "redis://127.0.0.1:6379", "L2 Redis URL (rediss:// for TLS, ?addr=host:port for more cluster nodes); off disables L2")
 	fs.StringVar(&c.store, "store", "bolt:./data/tiercache.db", "user store: bolt:PATH (embedded, one process), postgres://… (shared by several instances), or memory")
 	fs.Var(&c.l1Bytes, "l1-bytes", "L1 memory budget, e.g. 64MiB; 0 disables L1")
+	fs.Var(&c.l1Backend, "l1-backend", "L1 cache library: ristretto or otter (BENCHMARKS.md compares them)")
 	fs.DurationVar(&c.ttl, "ttl", time.Hour, "TTL of a cached user, ±10% jitter")
 	fs.DurationVar(&c.negativeTTL, "negative-ttl", 30*time.Second, "TTL of a cached \"not found\", ±10% jitter")
 	fs.DurationVar(&c.degradedTTL, "degraded-ttl", time.Second, "L1 TTL of entries filled while Redis is unreachable (the staleness bound across instances then)")
@@ -94,6 +98,22 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	})
 	return c, err
 }
+
+// choice is a flag that takes one of a fixed set of words.
+type choice struct {
+	value   string
+	allowed []string
+}
+
+func (c *choice) Set(s string) error {
+	if !slices.Contains(c.allowed, s) {
+		return fmt.Errorf("%q is not one of %s", s, strings.Join(c.allowed, ", "))
+	}
+	c.value = s
+	return nil
+}
+
+func (c *choice) String() string { return c.value }
 
 // byteSize is a flag for sizes like 64MiB, 1GB, 512KiB or 1048576.
 type byteSize int64

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -155,5 +156,20 @@ func TestRedactStore(t *testing.T) {
 		if got := redactStore(in); got != want {
 			t.Errorf("redactStore(%q) = %q; want %q", in, got, want)
 		}
+	}
+}
+
+func TestL1Backend(t *testing.T) {
+	c, err := parseConfig(nil, func(k string) string {
+		if k == "TIERCACHE_L1_BACKEND" {
+			return "otter"
+		}
+		return ""
+	}, io.Discard)
+	if err != nil || c.l1Backend.value != "otter" {
+		t.Fatalf("TIERCACHE_L1_BACKEND=otter: got %q, %v; want otter", c.l1Backend.value, err)
+	}
+	if _, err := parseConfig([]string{"-l1-backend", "lru"}, func(string) string { return "" }, io.Discard); err == nil {
+		t.Fatal("-l1-backend lru: got nil error; want one naming the choices")
 	}
 }

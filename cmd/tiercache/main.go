@@ -19,6 +19,7 @@ import (
 
 	"github.com/tiercache/tiercache/backends/bolt"
 	"github.com/tiercache/tiercache/backends/memory"
+	"github.com/tiercache/tiercache/backends/otter"
 	"github.com/tiercache/tiercache/backends/postgres"
 	"github.com/tiercache/tiercache/backends/redis"
 	"github.com/tiercache/tiercache/backends/ristretto"
@@ -87,10 +88,32 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // app is the wired service.
 type app struct {
 	store core.Store
-	l1    *ristretto.Tier
+	l1    l1Tier
 	l2    *redis.Tier
 	cache *core.Cache
 	srv   *server.Server
+}
+
+// l1Tier is an L1 backend that owns goroutines.
+type l1Tier interface {
+	core.Tier
+	Close()
+}
+
+// openL1 returns the L1 of backend, or a nil interface and an error.
+func openL1(backend string, maxBytes int64) (l1Tier, error) {
+	if backend == "otter" {
+		t, err := otter.New(otter.Config{MaxBytes: maxBytes})
+		if err != nil {
+			return nil, err
+		}
+		return t, nil
+	}
+	t, err := ristretto.New(ristretto.Config{MaxBytes: maxBytes})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // open builds the store, the tiers, the cache and the HTTP handlers.
@@ -105,7 +128,7 @@ func open(cfg config, log *slog.Logger) (a *app, err error) {
 		return nil, err
 	}
 	if cfg.l1Bytes > 0 {
-		if a.l1, err = ristretto.New(ristretto.Config{MaxBytes: int64(cfg.l1Bytes)}); err != nil {
+		if a.l1, err = openL1(cfg.l1Backend.value, int64(cfg.l1Bytes)); err != nil {
 			return nil, fmt.Errorf("invalid -l1-bytes: %w", err)
 		}
 	}
