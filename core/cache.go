@@ -166,16 +166,26 @@ func (c *Cache) Get(ctx context.Context, name string) (Result, error) {
 	}
 	c.stats.l1Misses.Add(1)
 	name = strings.Clone(name) // kept by the flight beyond this call
-	ch := c.flight.DoChan(name, func() (r any, err error) {
-		// singleflight re-panics a load's panic in a new goroutine, where
-		// nothing can recover it: turn it into an error here.
+	load := func() (r any, err error) {
+		// singleflight re-panics a load's panic in a new goroutine (DoChan)
+		// or in every caller (Do): turn it into an error here.
 		defer func() {
 			if v := recover(); v != nil {
 				r, err = Result{}, fmt.Errorf("core: load of %q panicked: %v\n%s", name, v, debug.Stack())
 			}
 		}()
 		return c.load(context.WithoutCancel(ctx), name)
-	})
+	}
+	if ctx.Done() == nil {
+		// ctx cannot end, so the caller may as well run the load: no
+		// goroutine to start and grow a stack for, on every miss.
+		r, err, shared := c.flight.Do(name, load)
+		if shared {
+			c.stats.coalesced.Add(1)
+		}
+		return r.(Result), err
+	}
+	ch := c.flight.DoChan(name, load)
 	select {
 	case r := <-ch:
 		if r.Shared {
