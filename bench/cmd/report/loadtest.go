@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// loadtestCommand is the command that writes bench/results/loadtest.
+const loadtestCommand = "make loadtest-all"
+
+// A loadRun is one file of bench/results/loadtest: one scenario, under one
+// load model, against one server (label "tiercache" or "bare").
+type loadRun struct {
+	Scenario  string  `json:"scenario"`
+	Model     string  `json:"model"` // "open" (a fixed arrival rate) or "closed" (a fixed number of VUs)
+	Label     string  `json:"label"`
+	Target    string  `json:"target"`
+	Started   string  `json:"started"`
+	DurationS float64 `json:"duration_s"`
+	Rate      float64 `json:"rate"`
+	VUs       int     `json:"vus"`
+	Requests  int64   `json:"requests"`
+	RPS       float64 `json:"rps"`
+	Dropped   int64   `json:"dropped"`
+	LatencyMS struct {
+		P50  float64 `json:"p50"`
+		P90  float64 `json:"p90"`
+		P95  float64 `json:"p95"`
+		P99  float64 `json:"p99"`
+		P999 float64 `json:"p999"`
+		Max  float64 `json:"max"`
+	} `json:"latency_ms"`
+	Status    map[string]int64 `json:"status"`
+	Errors    int64            `json:"errors"`
+	ErrorRate float64          `json:"error_rate"`
+	Cache     *struct {
+		L1       int64   `json:"l1"`
+		L2       int64   `json:"l2"`
+		Miss     int64   `json:"miss"`
+		HitRatio float64 `json:"hit_ratio"`
+	} `json:"cache"`
+	Thresholds []struct {
+		Name  string  `json:"name"`
+		Limit float64 `json:"limit"`
+		Value float64 `json:"value"`
+		OK    bool    `json:"ok"`
+	} `json:"thresholds"`
+	Passed bool   `json:"passed"`
+	Go     string `json:"go"`
+	CPU    string `json:"cpu"`
+	Cores  int    `json:"cores"`
+
+	file string
+}
+
+// readLoadRuns reads dir/*.json; a missing dir holds no runs.
+func readLoadRuns(dir string) ([]loadRun, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	var runs []loadRun
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read load test: %w", err)
+		}
+		var run loadRun
+		dec := json.NewDecoder(bytes.NewReader(data))
+		if err := dec.Decode(&run); err != nil {
+			return nil, fmt.Errorf("cannot parse %s: %w", f, err)
+		}
+		if run.Scenario == "" || run.Label == "" {
+			return nil, fmt.Errorf("cannot parse %s: no scenario or label", f)
+		}
+		run.file = filepath.Base(f)
+		runs = append(runs, run)
+	}
+	return runs, nil
+}
+
+// machine is where a load test ran.
+func (l loadRun) machine() string {
+	return fmt.Sprintf("%s, %d cores, %s", l.CPU, l.Cores, l.Go)
+}
+
+// offered is the load a run was given: its arrival rate, or its VUs.
+func (l loadRun) offered() string {
+	if l.Model == "open" {
+		return perSec(l.Rate)
+	}
+	return plural(l.VUs, "VU")
+}
+
+func ms(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
+
+// labelRank puts tiercache before the bare server.
+func labelRank(l string) int {
+	switch l {
+	case "tiercache":
+		return 0
+	case "bare":
+		return 1
+	}
+	return 2
+}
+
+func (rep report) renderLoadTests(b *strings.Builder) {
+	if len(rep.loads) == 0 {
+		return
+	}
+	b.WriteString("## Load tests\n\n")
+	fmt.Fprintf(b, "`%s` against the server over loopback, one file per scenario, load model and server in bench/results/loadtest. ", loadtestCommand)
+	b.WriteString("open: a fixed arrival rate (requests the generator could not send in time are dropped); closed: a fixed number of virtual users (VUs) that each wait for their answer. ")
+	b.WriteString("bare: the baseline server that the same run measured next to tiercache. Latencies in ms.\n\n")
+
+	// One table per machine, in the order of first appearance.
+	var machines []string
+	for _, l := range rep.loads {
+		if !slices.Contains(machines, l.machine()) {
+			machines = append(machines, l.machine())
+		}
+	}
+	for _, m := range machines {
+		var runs []loadRun
+		for _, l := range rep.loads {
+			if l.machine() == m {
+				runs = append(runs, l)
+			}
+		}
+		slices.SortStableFunc(runs, func(a, b loadRun) int {
+			if c := strings.Compare(a.Scenario, b.Scenario); c != 0 {
+				return c
+			}
+			if c := strings.Compare(a.Model, b.Model); c != 0 {
+				return c
+			}
+			return labelRank(a.Label) - labelRank(b.Label)
+		})
+		if len(machines) > 1 {
+			fmt.Fprintf(b, "### %s\n\n", m)
+		}
+		started := runs[0].Started
+		for _, l := range runs {
+			started = min(started, l.Started)
+		}
+		fmt.Fprintf(b, "Run: `%s` on %s, from %s.\n\n", loadtestCommand, m, started)
+		renderLoadTable(b, runs)
+	}
+}
+
+func renderLoadTable(b *strings.Builder, runs []loadRun) {
+	t := table{head: []string{"scenario", "model", "server", "offered", "requests/s", "dropped", "p50", "p95", "p99", "max", "error rate", "hit ratio", "thresholds"}}
+	var passed int
+	var failed []string
+	for _, l := range runs {
+		hit := "–"
+		if l.Cache != nil {
+			hit = pctText(l.Cache.HitRatio)
+		}
+		th := "passed"
+		if !l.Passed {
+			var miss []string
+			for _, t := range l.Thresholds {
+				if !t.OK {
+					miss = append(miss, fmt.Sprintf("%s %s > %s", t.Name, strconv.FormatFloat(t.Value, 'g', 4, 64), strconv.FormatFloat(t.Limit, 'g', 4, 64)))
+				}
+			}
+			th = "**failed**"
+			if len(miss) > 0 {
+				th += ": " + strings.Join(miss, ", ")
+			}
+			failed = append(failed, fmt.Sprintf("%s (%s, %s)", l.Scenario, l.Model, l.Label))
+		} else {
+			passed++
+		}
+		t.add(l.Scenario, l.Model, l.Label, l.offered(), perSec(l.RPS), thousands(float64(l.Dropped)),
+			ms(l.LatencyMS.P50), ms(l.LatencyMS.P95), ms(l.LatencyMS.P99), ms(l.LatencyMS.Max),
+			pctText(l.ErrorRate), hit, th)
+	}
+	t.write(b)
+
+	// tiercache over bare, per scenario and model.
+	rt := table{head: []string{"scenario", "model", "tiercache requests/s", "bare requests/s", "tiercache / bare", "p99 tiercache / bare"}}
+	var ratios []float64
+	var open bool
+	for _, l := range runs {
+		if l.Label != "tiercache" {
+			continue
+		}
+		for _, o := range runs {
+			if o.Label != "bare" || o.Scenario != l.Scenario || o.Model != l.Model || o.RPS == 0 {
+				continue
+			}
+			v := l.RPS / o.RPS
+			ratios = append(ratios, v)
+			open = open || l.Model == "open"
+			p99 := "–"
+			if o.LatencyMS.P99 > 0 {
+				p99 = times(l.LatencyMS.P99/o.LatencyMS.P99, true)
+			}
+			rt.add(l.Scenario, l.Model, perSec(l.RPS), perSec(o.RPS), times(v, true), p99)
+		}
+	}
+	if len(ratios) > 0 {
+		rt.write(b)
+	}
+
+	var s []string
+	sent := fmt.Sprintf("%d of the %s passed their thresholds", passed, plural(len(runs), "run"))
+	if len(failed) > 0 {
+		sent += "; failed: " + list(failed)
+	}
+	s = append(s, sent+".")
+	if len(ratios) > 0 {
+		lo, hi := slices.Min(ratios), slices.Max(ratios)
+		sent = fmt.Sprintf("Against the bare server, tiercache served %s its requests/s", x(lo))
+		if hi > lo*(1+noise) {
+			sent = fmt.Sprintf("Against the bare server, tiercache served %s to %s its requests/s", x(lo), x(hi))
+		}
+		if open {
+			sent += "; under the open model both are offered the same rate, so there a ratio near 1 says only that tiercache kept up, and the latencies tell them apart"
+		}
+		s = append(s, sent+".")
+	}
+	paragraph(b, s)
+}

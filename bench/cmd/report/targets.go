@@ -1,0 +1,262 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// A verdict is how a measurement compares with its target.
+type verdict int
+
+const (
+	unmeasured verdict = iota // the run has no result for it
+	met
+	missed
+)
+
+func (v verdict) String() string {
+	switch v {
+	case met:
+		return "met"
+	case missed:
+		return "**missed**"
+	}
+	return "not measured"
+}
+
+// A target is one of DESIGN.md's performance targets with this run's
+// measurement. The verdict and every number are computed; the cause of a
+// miss is prose kept with the target (what profiling found), filled with
+// this run's numbers.
+type target struct {
+	name     string // the target, as DESIGN.md states it
+	short    string // its name in a sentence
+	measured string
+	verdict  verdict
+	gap      string // how far a miss is from the target
+	note     string // the cause of a miss, or the caveat of a pass
+	// variant marks a target measured on a configuration other than the
+	// default (the otter L1): its row has a verdict, but it is not one of
+	// DESIGN.md's targets, so the summary does not count it.
+	variant bool
+}
+
+// targets evaluates DESIGN.md's targets against r and the redis-benchmark
+// runs of the same run.
+func targets(r results, redis []redisRun, cores string) []target {
+	var ts []target
+
+	// The L1 hit on the default L1, ristretto, then on otter.
+	rist, ott := r.ns("Core/l1-hit"), r.ns("Core/l1-hit-otter")
+	t, allocates := l1HitTarget(r, "Core/l1-hit", target{name: "`core` L1 hit: 0 allocs/op, ≤ 100 ns/op", short: "the `core` L1 hit"})
+	switch {
+	case t.verdict != missed:
+	case allocates:
+		t.note = "a read allocates: core's allocation tests (`make allocs`) should have failed"
+	default:
+		t.note = "ristretto's Get (hashing the key, a time.Now for the TTL check)"
+		if ott.ok && direction(ott, rist) < 0 {
+			t.note += fmt.Sprintf("; the same read on the otter L1 takes %s", nsText(ott.median))
+		}
+	}
+	ts = append(ts, t)
+	if r.has("Core/l1-hit-otter") {
+		t, allocates = l1HitTarget(r, "Core/l1-hit-otter", target{name: "`core` L1 hit with `-l1-backend otter` (not the default): 0 allocs/op, ≤ 100 ns/op",
+			short: "the `core` L1 hit with `-l1-backend otter`", variant: true})
+		switch {
+		case t.verdict != missed:
+		case allocates:
+			t.note = "a read allocates: the otter tier's Get is documented not to, and core's own share is held to 0 by its allocation tests (`make allocs`)"
+		default:
+			t.note = "otter's Get, not profiled"
+			if rist.ok {
+				t.note += fmt.Sprintf("; ristretto's L1 hit takes %s in the same run", nsText(rist.median))
+			}
+		}
+		ts = append(ts, t)
+	}
+
+	t = target{name: "HTTP L1 hit, in-memory listener: 0 allocs/op, ≤ 1.15× bare", short: "the HTTP L1 hit"}
+	if v, ok := r.ratio("HTTP/l1-hit", "HTTP/bare"); ok {
+		a := r.stat("HTTP/l1-hit", "allocs/op")
+		t.measured = fmt.Sprintf("%s allocs/op, %s", num(a, 0), times(v, true))
+		t.verdict = met
+		if a.median > 0 || v > 1.15 {
+			t.verdict = missed
+			t.gap = fmt.Sprintf("%s bare", x(v))
+			if a.median > 0 {
+				t.gap = fmt.Sprintf("%s allocs per request", num(a, 0))
+			}
+		}
+		hl1, hbare := r.ns("Handler/l1-hit"), r.ns("Handler/bare")
+		wl1, wbare := r.ns("HTTP/l1-hit"), r.ns("HTTP/bare")
+		switch {
+		case !hl1.ok || !hbare.ok:
+			if t.verdict == missed {
+				t.note = fmt.Sprintf("a request that hits L1 costs %s more than the bare one (%s against %s); this run lacks the handler alone to say where",
+					nsText(wl1.median-wbare.median), nsText(wl1.median), nsText(wbare.median))
+			}
+		case t.verdict == met:
+			t.note = fmt.Sprintf("met because the in-memory-listener client dominates both sides: the bare request costs %s end to end, the bare handler %s; called directly, the L1 hit's handler takes %s bare",
+				nsText(wbare.median), nsText(hbare.median), x(hl1.median/hbare.median))
+		default:
+			t.note = fmt.Sprintf("the handler's L1 hit costs %s over the bare handler's %s, which the client's %s per request no longer hides",
+				nsText(hl1.median-hbare.median), nsText(hbare.median), nsText(wbare.median))
+		}
+	}
+	ts = append(ts, t)
+
+	t = target{name: "register, bbolt, 64 clients: ≥ 10,000/s", short: "registration"}
+	if s := r.stat("Register/tiers=L1+L2/clients=64", "creates/s"); s.ok {
+		t.measured = rate(s)
+		t.verdict = met
+		if s.median < 10_000 {
+			t.verdict = missed
+			t.gap = perSec(s.median)
+			t.note = fmt.Sprintf("bbolt's fsync: %s registrations shared each one", num(r.stat("Register/tiers=L1+L2/clients=64", "writes/commit"), 1))
+		}
+	}
+	ts = append(ts, t)
+
+	t = target{name: "stampede, 1,000 GETs of one uncached user: 1 store load", short: "the stampede"}
+	if s := r.stat("Core/stampede", "store-loads/op"); s.ok {
+		t.measured = num(s, 2) + " loads"
+		if s.max > s.median {
+			t.measured += fmt.Sprintf(" (at most %.2f)", s.max)
+		}
+		t.verdict = met
+		if s.max > 1 {
+			t.verdict = missed
+			t.gap = fmt.Sprintf("up to %.2f store loads", s.max)
+			t.note = "readers that missed were not coalesced into one load (singleflight in `core.Cache.Get`)"
+		}
+	}
+	ts = append(ts, t)
+
+	// L2 against redis-benchmark at the same connection count: rueidis
+	// reads on one connection, with as many reads in flight as readers.
+	for _, c := range []struct {
+		bench    string
+		readers  string
+		pipeline int
+	}{
+		{"Core/l2-hit-redis", "GOMAXPROCS readers", 1},
+		{"Core/l2-hit-redis-32g", "32 readers", 32},
+	} {
+		arg := "-c 1"
+		if c.pipeline > 1 {
+			arg = fmt.Sprintf("-c 1 -P %d", c.pipeline)
+		}
+		t = target{
+			name:  fmt.Sprintf("L2 hit from Redis, 1 connection, %s: ≥ redis-benchmark `%s`", c.readers, arg),
+			short: fmt.Sprintf("the L2 hit from Redis with %s", c.readers),
+		}
+		reads := perSecond(r.ns(c.bench))
+		base, ok := redisBaseline(redis, 1, c.pipeline)
+		if !reads.ok || !ok {
+			if reads.ok {
+				t.measured = perSec(reads.median, "reads") + "; no redis-benchmark in this run"
+			}
+			ts = append(ts, t)
+			continue
+		}
+		v := reads.median / base.rps
+		t.measured = fmt.Sprintf("%s, %s `%s`'s %s", perSec(reads.median, "reads"), x(v), arg, perSec(base.rps, "GETs"))
+		t.verdict = met
+		if v < 1 {
+			t.verdict = missed
+			t.gap = fmt.Sprintf("%s the GETs/s", x(v))
+			cmds := r.stat(c.bench, "redis-cmds/op")
+			if c.pipeline > 1 {
+				t.note = fmt.Sprintf("each read is %s Redis commands (CLIENT CACHING YES, MULTI, PTTL, GET, EXEC) where the baseline's is 1 GET: %s, %s its GETs/s; redis-server shares the %s cores with the client",
+					num(cmds, 2), perSec(reads.median*cmds.median, "commands"), x(reads.median*cmds.median/base.rps), cores)
+			} else {
+				t.note = fmt.Sprintf("each read is a round trip of %s Redis commands (CLIENT CACHING YES, MULTI, PTTL, GET, EXEC) where the baseline's is 1 GET (p50 %s ms), and rueidis' bookkeeping of its client-side cache; redis-server shares the %s cores with the client",
+					num(cmds, 2), strconv.FormatFloat(base.p50, 'f', 3, 64), cores)
+			}
+		}
+		ts = append(ts, t)
+	}
+	return ts
+}
+
+// l1HitTarget evaluates the target t of the L1 hit measured by name: 0
+// allocs/op, ≤ 100 ns/op; allocates reports whether a read allocates. The
+// cause of a miss is left to the caller, which knows the library.
+func l1HitTarget(r results, name string, t target) (_ target, allocates bool) {
+	s, a := r.ns(name), r.stat(name, "allocs/op")
+	if !s.ok || !a.ok {
+		return t, false
+	}
+	t.measured = fmt.Sprintf("%s allocs/op, %s", num(a, 0), dur(s))
+	t.verdict = met
+	var gaps []string
+	if a.median > 0 {
+		gaps = append(gaps, fmt.Sprintf("%s allocs per read", num(a, 0)))
+	}
+	if s.median > 100 {
+		gaps = append(gaps, fmt.Sprintf("%s, %s over 100 ns", nsText(s.median), overBy(s.median, 100)))
+	}
+	if len(gaps) > 0 {
+		t.verdict, t.gap = missed, strings.Join(gaps, "; ")
+	}
+	return t, a.median > 0
+}
+
+// overBy is how much v exceeds limit, in percent: "1.2%".
+func overBy(v, limit float64) string {
+	p := 100 * (v/limit - 1)
+	if p < 10 {
+		return fmt.Sprintf("%.1f%%", p)
+	}
+	return fmt.Sprintf("%.0f%%", p)
+}
+
+func renderTargets(b *strings.Builder, ts []target) {
+	b.WriteString("## DESIGN.md targets\n\n")
+	tb := table{head: []string{"target", "measured", "verdict", "cause of a miss, caveat of a pass"}}
+	var nmet, nmeasured, nvariants int
+	var misses, variants []string
+	for _, t := range ts {
+		measured := t.measured
+		if measured == "" {
+			measured = "–"
+		}
+		tb.add(t.name, measured, t.verdict.String(), t.note)
+		if t.variant {
+			nvariants++
+			switch t.verdict {
+			case met:
+				variants = append(variants, t.short+" is met ("+t.measured+")")
+			case missed:
+				variants = append(variants, t.short+" is missed ("+t.gap+")")
+			}
+			continue
+		}
+		switch t.verdict {
+		case met:
+			nmet++
+			nmeasured++
+		case missed:
+			nmeasured++
+			misses = append(misses, t.short+" ("+t.gap+")")
+		}
+	}
+	tb.write(b)
+	if nmeasured == 0 {
+		return
+	}
+	b.WriteString(whatThisMeans)
+	fmt.Fprintf(b, "%d of the %d targets measured are met", nmet, nmeasured)
+	if n := len(ts) - nvariants - nmeasured; n > 0 {
+		fmt.Fprintf(b, " (%s not measured)", plural(n, "target"))
+	}
+	if len(misses) > 0 {
+		fmt.Fprintf(b, "; missed: %s", list(misses))
+	}
+	if len(variants) > 0 {
+		fmt.Fprintf(b, ". Measured on a configuration other than the default, and not counted: %s", list(variants))
+	}
+	b.WriteString(". A miss stays in the table, with its cause, until a run meets it: the target does not move.\n\n")
+}
