@@ -174,6 +174,12 @@ func (s *Store) Get(ctx context.Context, name string) (core.User, error) {
 // Create adds u, or returns core.ErrExists. It returns u's version and a nil
 // error once u is on disk.
 func (s *Store) Create(ctx context.Context, u core.User) (uint64, error) {
+	// A name that is taken now is refused from a read: no commit, no fsync.
+	// The writer checks again, so a name taken after this read is refused
+	// too.
+	if _, err := s.Get(ctx, u.Name); err == nil {
+		return 0, core.ErrExists
+	}
 	return s.write(ctx, opCreate, u)
 }
 

@@ -399,3 +399,24 @@ func user(i int) core.User {
 	name := fmt.Sprintf("user%d", i)
 	return core.User{Name: name, Email: name + "@example.com"}
 }
+
+// A registration of a taken name is refused without a commit (no fsync).
+func TestTakenNameCommitsNothing(t *testing.T) {
+	s, _ := open(t)
+	ctx := context.Background()
+	if _, err := s.Create(ctx, core.User{Name: "kiran", Email: "kiran@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Stats().Commits
+	for range 10 {
+		if _, err := s.Create(ctx, core.User{Name: "kiran", Email: "other@example.com"}); !errors.Is(err, core.ErrExists) {
+			t.Fatalf("second Create: got %v; want core.ErrExists", err)
+		}
+	}
+	if got := s.Stats().Commits - before; got != 0 {
+		t.Errorf("10 refused registrations committed %d times; want 0", got)
+	}
+	if u, err := s.Get(ctx, "kiran"); err != nil || u.Email != "kiran@example.com" {
+		t.Errorf("after the refusals: got %+v, %v; want the first email", u, err)
+	}
+}
