@@ -4,7 +4,8 @@
 GO        ?= go
 FUZZTIME  ?= 10s
 
-.PHONY: run test deps check unit fuzz allocs bench build clean coherence
+.PHONY: run test deps check k6check unit fuzz allocs bench build clean coherence
+.PHONY: stack stack-down loadtest loadtest-all
 
 ## run: serve on :5000 (embedded store in ./data; Redis at 127.0.0.1:6379 when it answers)
 run:
@@ -13,8 +14,9 @@ run:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/tiercache ./cmd/tiercache
 
-## test: install redis-server and PostgreSQL if missing, then static checks, race tests, fuzzing, alloc tests
-test: deps check unit allocs fuzz
+## test: install redis-server, PostgreSQL and npm if missing, then static checks, the k6 scripts'
+## type check, race tests (the compose file's checks among them), alloc tests, fuzzing
+test: deps check k6check unit allocs fuzz
 
 deps:
 	@./internal/scripts/install-deps.sh
@@ -25,6 +27,11 @@ check:
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+
+## k6check: type-check the k6 scripts against @types/k6 (npm ci into loadtest/k6/node_modules)
+k6check:
+	@echo "== k6 scripts"
+	@./loadtest/k6/check.sh
 
 unit:
 	@echo "== go test -race"
@@ -53,3 +60,35 @@ bench: deps
 
 clean:
 	rm -rf bin
+
+## stack: redis-server and tiercache on 127.0.0.1 without Docker (bin/tiercache, the
+## store in .stack/data, logs and pid files in .stack/); STACK_PORT (5000),
+## STACK_REDIS_PORT (6390); STACK_PIN=1 runs both on CPU 0, leaving CPU 1 to loadgen
+stack:
+	GO=$(GO) ./loadtest/stack.sh start
+
+## stack-down: stop the processes of .stack/*.pid (safe to repeat)
+stack-down:
+	./loadtest/stack.sh stop
+
+## loadtest: loadgen runs SCENARIO (read-heavy) in MODEL (open|closed) against the stack;
+## DURATION overrides the scenario's, LOADGEN_FLAGS adds flags (loadgen -h); the summary
+## goes to bench/results/loadtest/SCENARIO-MODEL.json. The stack's port and pinning come
+## from .stack/stack.env: with a stack started with STACK_PIN=1, loadgen runs on CPU 1.
+SCENARIO      ?= read-heavy
+MODEL         ?= open
+DURATION      ?=
+LOADGEN_FLAGS ?=
+stack_env      = $(shell sed -n 's/^$(1)=//p' .stack/stack.env 2>/dev/null)
+loadtest:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/loadgen ./loadtest/cmd/loadgen
+	$(if $(filter 1,$(call stack_env,PIN)),taskset -c 1 )bin/loadgen \
+	  -target http://127.0.0.1:$(or $(call stack_env,PORT),$(STACK_PORT),5000) \
+	  -scenario $(SCENARIO) -model $(MODEL) $(if $(DURATION),-duration $(DURATION)) \
+	  -json bench/results/loadtest/$(SCENARIO)-$(MODEL).json $(LOADGEN_FLAGS)
+
+## loadtest-all: every scenario in both models against tiercache, then against the bare
+## fasthttp ceiling in the same run (loadtest/run-all.sh; about 4 minutes with the default
+## DURATION=10s per run); starts the stack if it is not up, pinned (PIN=0 to not pin)
+loadtest-all:
+	GO=$(GO) DURATION=$(DURATION) LOADGEN_FLAGS="$(LOADGEN_FLAGS)" ./loadtest/run-all.sh

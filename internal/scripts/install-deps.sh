@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests need: redis-server and PostgreSQL. On Debian as
+# Installs what the tests need: redis-server, PostgreSQL, and npm for the
+# k6 scripts' type check. On Debian as
 # root (or with sudo) it runs apt-get; anywhere else it stops with a
 # one-line hint.
 set -euo pipefail
@@ -14,6 +15,7 @@ have_initdb() {
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 have_initdb || need+=(postgresql)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 hint="missing ${need[*]}: install it (Debian/Ubuntu: apt-get install ${need[*]}; macOS: brew install redis postgresql) and run make test again"
@@ -30,4 +32,4 @@ DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recomme
 # The Debian packages start a system redis on :6379 and, where services run,
 # a PostgreSQL cluster on :5432; tests use their own on free ports, so these
 # are left alone.
-command -v redis-server >/dev/null 2>&1 && have_initdb || { echo "$hint" >&2; exit 1; }
+command -v redis-server >/dev/null 2>&1 && have_initdb && command -v npm >/dev/null 2>&1 || { echo "$hint" >&2; exit 1; }
