@@ -7,10 +7,12 @@
 #   <scenario>-<model>.json        loadgen's summary against tiercache (label tiercache)
 #   bare-<scenario>-<model>.json   the same against bare (label bare)
 #
-# and prints a table of both side by side. In the open model both get the
-# same arrival rate, so their requests/s match by design and only latency
-# tells them apart; the closed model's requests/s is the ceiling comparison
-# (DESIGN.md: tiercache >= 0.9x bare's requests/s, same run).
+# prints a table of both side by side, and regenerates BENCHMARKS.md (its
+# "Load tests" section) when bench/results holds a benchmark run. In the
+# open model both get the same arrival rate, so their requests/s match by
+# design and only latency tells them apart; the closed model's requests/s
+# is the ceiling comparison (DESIGN.md: tiercache >= 0.9x bare's
+# requests/s, same run).
 #
 # When the stack is not running, the script starts it (STACK_PIN=$PIN) and
 # stops it at the end; a stack that already runs is used as it is.
@@ -147,6 +149,12 @@ for s in "${scenarios[@]}"; do
   done
 done
 echo "summaries in $out/"
+
+# BENCHMARKS.md's "Load tests" section comes from these summaries.
+if [ -f bench/results/raw.txt ]; then
+  "$GO" run ./bench/cmd/report -results bench/results -o BENCHMARKS.md
+  echo "BENCHMARKS.md regenerated"
+fi
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo
