@@ -56,14 +56,18 @@ type Users struct {
 
 // Scenario is one named load.
 type Scenario struct {
-	Name        string     `json:"-"` // its key in the file
-	Description string     `json:"description"`
-	Seed        int        `json:"seed"` // users 0..Seed-1 are registered before the measured phase
-	Keys        Keys       `json:"keys"`
-	Ops         []Op       `json:"ops"`
-	Open        Open       `json:"open"`
-	Closed      Closed     `json:"closed"`
-	Thresholds  Thresholds `json:"thresholds"`
+	Name        string `json:"-"` // its key in the file
+	Description string `json:"description"`
+	Seed        int    `json:"seed"` // users 0..Seed-1 are registered before the measured phase
+	// WarmPasses is how many times each seeded user is read (GET) after
+	// the seeding, one pass after the other, before the measured phase:
+	// the first read loads the store and fills L2, the second fills L1.
+	WarmPasses int        `json:"warm_passes,omitempty"`
+	Keys       Keys       `json:"keys"`
+	Ops        []Op       `json:"ops"`
+	Open       Open       `json:"open"`
+	Closed     Closed     `json:"closed"`
+	Thresholds Thresholds `json:"thresholds"`
 }
 
 // Keys says how a request picks its user: a rank in [0, N).
@@ -261,6 +265,9 @@ func (sc *Scenario) Validate(u Users) error {
 	}
 	if sc.Seed < 0 || sc.Seed > limit {
 		return fmt.Errorf("seed %d: want 0..%d (users.digits)", sc.Seed, limit)
+	}
+	if sc.WarmPasses < 0 || sc.WarmPasses > 0 && sc.Seed == 0 {
+		return fmt.Errorf("warm_passes %d: want 0, or more with seeded users to read", sc.WarmPasses)
 	}
 	if _, err := NewSampler(sc.Keys); err != nil {
 		return fmt.Errorf("keys: %w", err)

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -633,14 +634,51 @@ func (g *generator) startProgress() (stop func()) {
 	return func() { close(done); <-finished }
 }
 
-// seedWorkers register the seeded users concurrently.
+// seedWorkers send the requests of seeding and warming concurrently.
 const seedWorkers = 64
 
-// seedUsers registers users 0..seed-1 through POST /register. 201 and 409
-// both mean the user is there, so a re-run costs only the requests. A 503
-// or a failed request is tried again a few times; any other answer stops
-// the seeding with an error.
+// seedUsers registers users 0..seed-1 through POST /register, then reads
+// each of them scenario.WarmPasses times, one pass after the other, so that
+// the measured phase starts with warm caches. 201 and 409 both mean the
+// user is there, so a re-run costs only the requests.
 func seedUsers(ctx context.Context, c *fasthttp.HostClient, cfg config) error {
+	register := func(req *fasthttp.Request, name, body []byte) []byte {
+		req.Header.SetMethod(fasthttp.MethodPost)
+		req.Header.SetContentTypeBytes(ctJSON)
+		req.SetRequestURI(cfg.target + "/register")
+		body = append(body[:0], `{"username":"`...)
+		body = append(body, name...)
+		body = append(body, `","email":"`...)
+		body = cfg.users.AppendEmail(body, name)
+		body = append(body, `"}`...)
+		req.SetBody(body)
+		return body
+	}
+	if err := overSeeded(ctx, c, cfg, "seed", "registered or already there", register,
+		fasthttp.StatusCreated, fasthttp.StatusConflict); err != nil {
+		return err
+	}
+	read := func(req *fasthttp.Request, name, buf []byte) []byte {
+		req.Header.SetMethod(fasthttp.MethodGet)
+		buf = append(append(buf[:0], cfg.target...), "/user/"...)
+		req.SetRequestURIBytes(append(buf, name...))
+		return buf
+	}
+	for pass := range cfg.scenario.WarmPasses {
+		what := fmt.Sprintf("warm %d/%d", pass+1, cfg.scenario.WarmPasses)
+		if err := overSeeded(ctx, c, cfg, what, "read", read, fasthttp.StatusOK); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// overSeeded sends one request per seeded user, built by build from the
+// user's name into req (with buf to reuse), from seedWorkers goroutines,
+// with a progress line a second. A 503 or a failed request is tried again
+// a few times; a status outside want stops it with an error.
+func overSeeded(ctx context.Context, c *fasthttp.HostClient, cfg config, what, done string,
+	build func(req *fasthttp.Request, name, buf []byte) []byte, want ...int) error {
 	n := int64(cfg.scenario.Seed)
 	if n == 0 {
 		return nil
@@ -648,38 +686,28 @@ func seedUsers(ctx context.Context, c *fasthttp.HostClient, cfg config) error {
 	parent := ctx
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var next, done atomic.Int64
+	var next, sent atomic.Int64
 	var wg sync.WaitGroup
 	for range min(seedWorkers, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(resp)
-			req.Header.SetMethod(fasthttp.MethodPost)
-			req.Header.SetContentTypeBytes(ctJSON)
-			req.SetRequestURI(cfg.target + "/register")
-			var name, body []byte
+			var name, buf []byte
 			for ctx.Err() == nil {
 				i := next.Add(1) - 1
 				if i >= n {
 					return
 				}
 				name = cfg.users.AppendName(name[:0], int(i))
-				body = append(body[:0], `{"username":"`...)
-				body = append(body, name...)
-				body = append(body, `","email":"`...)
-				body = cfg.users.AppendEmail(body, name)
-				body = append(body, `"}`...)
-				req.SetBody(body)
-				if err := seedOne(ctx, c, req, resp); err != nil {
-					cancel(fmt.Errorf("seed: POST /register %s: %w", name, err))
+				buf = build(req, name, buf)
+				if err := seedOne(ctx, c, req, resp, want); err != nil {
+					cancel(fmt.Errorf("%s: %s %s, user %s: %w", what, req.Header.Method(), req.URI().Path(), name, err))
 					return
 				}
-				done.Add(1)
+				sent.Add(1)
 			}
-		}()
+		})
 	}
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()
@@ -690,21 +718,21 @@ func seedUsers(ctx context.Context, c *fasthttp.HostClient, cfg config) error {
 		select {
 		case <-finished:
 			if err := parent.Err(); err != nil {
-				return fmt.Errorf("seed: interrupted after %d of %d users: %w", done.Load(), n, err)
+				return fmt.Errorf("%s: interrupted after %d of %d users: %w", what, sent.Load(), n, err)
 			}
 			if err := context.Cause(ctx); err != nil {
 				return err
 			}
-			fmt.Fprintf(cfg.progress, "seed: %d users registered or already there, in %.1fs\n", n, time.Since(start).Seconds())
+			fmt.Fprintf(cfg.progress, "%s: %d users %s, in %.1fs\n", what, n, done, time.Since(start).Seconds())
 			return nil
 		case <-t.C:
-			d := done.Load()
-			fmt.Fprintf(cfg.progress, "seed: %d/%d users (%.0f/s)\n", d, n, float64(d)/time.Since(start).Seconds())
+			d := sent.Load()
+			fmt.Fprintf(cfg.progress, "%s: %d/%d users (%.0f/s)\n", what, d, n, float64(d)/time.Since(start).Seconds())
 		}
 	}
 }
 
-func seedOne(ctx context.Context, c *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) error {
+func seedOne(ctx context.Context, c *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, want []int) error {
 	const attempts = 5
 	var err error
 	for a := range attempts {
@@ -718,14 +746,14 @@ func seedOne(ctx context.Context, c *fasthttp.HostClient, req *fasthttp.Request,
 		if err = c.Do(req, resp); err != nil {
 			continue
 		}
-		switch resp.StatusCode() {
-		case fasthttp.StatusCreated, fasthttp.StatusConflict:
+		switch status := resp.StatusCode(); {
+		case slices.Contains(want, status):
 			return nil
-		case fasthttp.StatusServiceUnavailable:
+		case status == fasthttp.StatusServiceUnavailable:
 			err = fmt.Errorf("got 503 %s", bytes.TrimSpace(resp.Body()))
 			continue
 		}
-		return fmt.Errorf("got %d %s; want 201 or 409", resp.StatusCode(), bytes.TrimSpace(resp.Body()))
+		return fmt.Errorf("got %d %s; want %v", resp.StatusCode(), bytes.TrimSpace(resp.Body()), want)
 	}
 	return fmt.Errorf("%w (after %d attempts)", err, attempts)
 }
