@@ -166,7 +166,9 @@ func (c *Cache) Get(ctx context.Context, name string) (Result, error) {
 	}
 	c.stats.l1Misses.Add(1)
 	name = strings.Clone(name) // kept by the flight beyond this call
+	ran := false // this caller's load ran, rather than another caller's
 	load := func() (r any, err error) {
+		ran = true
 		// singleflight re-panics a load's panic in a new goroutine (DoChan)
 		// or in every caller (Do): turn it into an error here.
 		defer func() {
@@ -179,8 +181,8 @@ func (c *Cache) Get(ctx context.Context, name string) (Result, error) {
 	if ctx.Done() == nil {
 		// ctx cannot end, so the caller may as well run the load: no
 		// goroutine to start and grow a stack for, on every miss.
-		r, err, shared := c.flight.Do(name, load)
-		if shared {
+		r, err, _ := c.flight.Do(name, load)
+		if !ran {
 			c.stats.coalesced.Add(1)
 		}
 		return r.(Result), err
@@ -188,7 +190,8 @@ func (c *Cache) Get(ctx context.Context, name string) (Result, error) {
 	ch := c.flight.DoChan(name, load)
 	select {
 	case r := <-ch:
-		if r.Shared {
+		// The flight's goroutine set ran before it sent r.
+		if !ran {
 			c.stats.coalesced.Add(1)
 		}
 		return r.Val.(Result), r.Err
@@ -391,7 +394,8 @@ type Stats struct {
 	L1Hits, L1Misses           uint64
 	L2Hits, L2Misses, L2Errors uint64
 	StoreLoads, StoreErrors    uint64
-	// Coalesced counts callers that shared another caller's load.
+	// Coalesced counts callers that took another caller's load instead of
+	// their own.
 	Coalesced uint64
 	// Queued is the number of writes waiting to be retried into L2.
 	Queued uint64

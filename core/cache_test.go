@@ -313,3 +313,39 @@ func (s *versionedStore) Update(_ context.Context, u User) (uint64, error) {
 	s.users[u.Name] = u
 	return u.Version, nil
 }
+
+// Every caller that missed L1 either loads or takes another's load, and
+// Coalesced counts only the second kind.
+func TestCoalescedCountsOnlyJoiners(t *testing.T) {
+	release := make(chan struct{})
+	c, _ := newCache(t, Config{Store: funcStore{GetFunc: func(context.Context, string) (User, error) {
+		<-release
+		return kiran, nil
+	}}})
+	const readers = 10
+	cancellable, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range readers {
+		ctx := context.Background() // the caller runs the load (Do)
+		if i%2 == 1 {
+			ctx = cancellable // a goroutine runs it (DoChan)
+		}
+		wg.Go(func() {
+			if _, err := c.Get(ctx, "kiran"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for c.Stats().L1Misses < readers {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // let them join the flight
+	close(release)
+	wg.Wait()
+	st := c.Stats()
+	if st.StoreLoads+st.Coalesced != readers || st.Coalesced == 0 {
+		t.Fatalf("%d readers missed L1: %d store loads and %d coalesced; want them to add up to %d, with some coalesced",
+			readers, st.StoreLoads, st.Coalesced, readers)
+	}
+}

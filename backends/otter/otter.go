@@ -54,7 +54,7 @@ func New(cfg Config) (*Tier, error) {
 	c, err := otter.New(&otter.Options[string, entry]{
 		MaximumWeight: uint64(cfg.MaxBytes),
 		Weigher: func(key string, e entry) uint32 {
-			return uint32(min(len(key)+len(e.val)+EntryOverhead, math.MaxUint32))
+			return uint32(min(uint64(len(key)+len(e.val)+EntryOverhead), math.MaxUint32))
 		},
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, entry]) time.Duration {
 			return e.Value.ttl

@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	log.Info("tiercache serving", "addr", ln.Addr().String(), "store", redactStore(cfg.store),
-		"l1_bytes", cfg.l1Bytes.String(), "redis", app.redisState())
+		"l1_bytes", cfg.l1Bytes.String(), "l1_backend", cfg.l1Backend.value, "redis", app.redisState())
 
 	select {
 	case err := <-served:

@@ -44,6 +44,7 @@
  * @typedef {object} ScenarioConfig
  * @property {string} [description]
  * @property {number} seed         users 0..seed-1 are registered in setup()
+ * @property {number} [warm_passes] then each is read this many times, pass after pass
  * @property {KeysConfig} keys
  * @property {OpConfig[]} ops
  * @property {OpenModel} open
@@ -103,6 +104,8 @@ export function parseConfig(text) {
     const at = `scenarios["${name}"]`;
     need(Number.isInteger(sc.seed) && sc.seed >= 0, `${at}.seed must be an integer >= 0`);
     need(sc.seed <= 10 ** u.digits, `${at}.seed exceeds what users.digits can number`);
+    need(sc.warm_passes === undefined || (Number.isInteger(sc.warm_passes) && sc.warm_passes >= 0 &&
+      (sc.warm_passes === 0 || sc.seed > 0)), `${at}.warm_passes must be an integer >= 0, and 0 without seeded users`);
     need(DISTS.includes(sc.keys && sc.keys.dist), `${at}.keys.dist must be one of ${DISTS.join(', ')}`);
     need(isPosInt(sc.keys.n), `${at}.keys.n must be a positive integer`);
     need(sc.keys.n <= 10 ** u.digits, `${at}.keys.n exceeds what users.digits can number`);
