@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tiercache/tiercache/backends/ristretto"
 	"github.com/tiercache/tiercache/core"
 	"github.com/valyala/fasthttp"
 )
@@ -54,7 +55,7 @@ func TestEntryBytes(t *testing.T) {
 		if !local.Fill(name, local.Begin(name), body, true, time.Hour) {
 			t.Fatal("fill refused")
 		}
-		if got := len(name) + len(tier.m[name]) + 96; got != entryBytes {
+		if got := len(name) + len(tier.m[name]) + ristretto.EntryOverhead; got != entryBytes {
 			t.Errorf("user %s costs %d bytes in L1; entryBytes is %d", name, got, entryBytes)
 		}
 	}

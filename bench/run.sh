@@ -12,6 +12,7 @@
 #   PATHS_COUNT/PATHS_TIME      BenchmarkCore, BenchmarkHandler, BenchmarkHTTP
 #   CONFIGS_COUNT/CONFIGS_TIME  BenchmarkConfigs (a fixed number of reads per run)
 #   WRITES_COUNT/WRITES_TIME    BenchmarkRegister, BenchmarkWrite
+#   MEMORY_COUNT                BenchmarkL1Memory (one fill of each tier per run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,7 @@ CONFIGS_COUNT=${CONFIGS_COUNT:-6}
 CONFIGS_TIME=${CONFIGS_TIME:-100000x}
 WRITES_COUNT=${WRITES_COUNT:-6}
 WRITES_TIME=${WRITES_TIME:-1s}
+MEMORY_COUNT=${MEMORY_COUNT:-3}
 
 out=bench/results
 raw=$out/raw.txt
@@ -64,6 +66,7 @@ bench() {
 bench -bench '^Benchmark(Core|Handler|HTTP)$' -count "$PATHS_COUNT" -benchtime "$PATHS_TIME"
 bench -bench '^BenchmarkConfigs$' -count "$CONFIGS_COUNT" -benchtime "$CONFIGS_TIME"
 bench -bench '^Benchmark(Register|Write)$' -count "$WRITES_COUNT" -benchtime "$WRITES_TIME"
+bench -bench '^BenchmarkL1Memory$' -count "$MEMORY_COUNT" -benchtime 1x
 
 # The baseline of the L2 paths: GETs of an 80-byte value (a user's size in
 # Redis) on 1 connection (rueidis' count), on 1 connection with 32 in flight

@@ -1,0 +1,86 @@
+package bench
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/tiercache/tiercache/backends/otter"
+	"github.com/tiercache/tiercache/backends/ristretto"
+	"github.com/tiercache/tiercache/core"
+)
+
+// BenchmarkL1Memory fills an L1 of each library with twice the users its
+// budget (-l1-bytes) is meant to hold, through core.Local as the cache
+// fills it, and reports the heap that the full tier keeps against its
+// budget (DESIGN.md: L1 within its configured bytes ±10%). The names are
+// made inside the measurement, so the keys a tier keeps are counted;
+// ristretto keeps only their hashes. One op is one fill of a new tier.
+func BenchmarkL1Memory(b *testing.B) {
+	for _, budget := range []int{16 << 20, 32 << 20, 64 << 20} {
+		for _, lib := range []string{"ristretto", "otter"} {
+			b.Run(fmt.Sprintf("budget=%dMiB/l1=%s", budget>>20, lib), func(b *testing.B) {
+				memoryFill(b, lib, budget)
+			})
+		}
+	}
+}
+
+func memoryFill(b *testing.B, lib string, budget int) {
+	overhead := ristretto.EntryOverhead
+	if lib == "otter" {
+		overhead = otter.EntryOverhead
+	}
+	n := 2 * budget / (entryBytes - ristretto.EntryOverhead + overhead)
+	body := userOf(userName(0)).AppendJSON(nil)
+	var heap, held float64
+	for range b.N {
+		before := liveHeap()
+		tier, local := newMemoryL1(b, lib, budget)
+		for i := range n {
+			name := fmt.Sprintf("u%07d", i)
+			local.Fill(name, local.Begin(name), body, true, time.Hour)
+		}
+		heap = float64(liveHeap() - before)
+		held = 0
+		for i := range n {
+			if _, _, ok := local.Get(fmt.Sprintf("u%07d", i)); ok {
+				held++
+			}
+		}
+		runtime.KeepAlive(local)
+		tier.Close()
+	}
+	b.ReportMetric(heap/float64(budget), "heap/budget")
+	b.ReportMetric(heap/(1<<20), "heap-MiB")
+	b.ReportMetric(held, "users-held")
+}
+
+// newMemoryL1 returns an L1 tier of lib with budget bytes, as
+// cmd/tiercache makes it, and the Local over it.
+func newMemoryL1(tb testing.TB, lib string, budget int) (l1Tier, *core.Local) {
+	tb.Helper()
+	var (
+		tier l1Tier
+		err  error
+	)
+	if lib == "otter" {
+		tier, err = otter.New(otter.Config{MaxBytes: int64(budget)})
+	} else {
+		tier, err = ristretto.New(ristretto.Config{MaxBytes: int64(budget)})
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tier, core.NewLocal(tier)
+}
+
+// liveHeap is the heap in use after a full collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
