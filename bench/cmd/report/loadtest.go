@@ -85,6 +85,21 @@ func readLoadRuns(dir string) ([]loadRun, error) {
 	return runs, nil
 }
 
+// findLoadRun returns the run of scenario under model against the server
+// label, found by the summaries' fields, not their file names; of several,
+// the one that started last (started is RFC 3339 in UTC, so it sorts as
+// text).
+func findLoadRun(runs []loadRun, scenario, model, label string) (loadRun, bool) {
+	var found loadRun
+	var ok bool
+	for _, l := range runs {
+		if l.Scenario == scenario && l.Model == model && l.Label == label && (!ok || l.Started > found.Started) {
+			found, ok = l, true
+		}
+	}
+	return found, ok
+}
+
 // machine is where a load test ran.
 func (l loadRun) machine() string {
 	return fmt.Sprintf("%s, %d cores, %s", l.CPU, l.Cores, l.Go)

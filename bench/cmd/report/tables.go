@@ -53,11 +53,12 @@ func render(rep report) string {
 	}
 	b.WriteString("```\n\n")
 
-	renderTargets(&b, targets(rep.r, rep.redis, e.get("cores")))
+	renderTargets(&b, targets(rep.r, rep.redis, e.get("cores"), rep.loads))
 	rep.renderPaths(&b)
 	rep.renderStampede(&b)
 	rep.renderConfigs(&b)
 	rep.renderOtter(&b)
+	rep.renderMemory(&b)
 	rep.renderWrites(&b)
 	rep.renderRedisBenchmark(&b)
 	rep.renderLoadTests(&b)

@@ -2,8 +2,11 @@ package main
 
 import (
 	"fmt"
+	"net"
+	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // A verdict is how a measurement compares with its target.
@@ -13,6 +16,10 @@ const (
 	unmeasured verdict = iota // the run has no result for it
 	met
 	missed
+	// unjudged: a target that this run cannot judge, because its inputs are
+	// absent or not from one run. Its row has no verdict and the summary
+	// does not count it.
+	unjudged
 )
 
 func (v verdict) String() string {
@@ -21,6 +28,8 @@ func (v verdict) String() string {
 		return "met"
 	case missed:
 		return "**missed**"
+	case unjudged:
+		return "–"
 	}
 	return "not measured"
 }
@@ -34,7 +43,7 @@ type target struct {
 	short    string // its name in a sentence
 	measured string
 	verdict  verdict
-	gap      string // how far a miss is from the target
+	gap      string // how far a miss is from the target; why an unjudged one is not judged
 	note     string // the cause of a miss, or the caveat of a pass
 	// variant marks a target measured on a configuration other than the
 	// default (the otter L1): its row has a verdict, but it is not one of
@@ -42,9 +51,10 @@ type target struct {
 	variant bool
 }
 
-// targets evaluates DESIGN.md's targets against r and the redis-benchmark
-// runs of the same run.
-func targets(r results, redis []redisRun, cores string) []target {
+// targets evaluates DESIGN.md's targets against r, the redis-benchmark runs
+// of the same run, and the load tests (which `make loadtest-all` writes, in
+// a run of its own).
+func targets(r results, redis []redisRun, cores string, loads []loadRun) []target {
 	var ts []target
 
 	// The L1 hit on the default L1, ristretto, then on otter.
@@ -106,6 +116,7 @@ func targets(r results, redis []redisRun, cores string) []target {
 		}
 	}
 	ts = append(ts, t)
+	ts = append(ts, loopbackTarget(loads))
 
 	t = target{name: "register, bbolt, 64 clients: ≥ 10,000/s", short: "registration"}
 	if s := r.stat("Register/tiers=L1+L2/clients=64", "creates/s"); s.ok {
@@ -178,7 +189,7 @@ func targets(r results, redis []redisRun, cores string) []target {
 		}
 		ts = append(ts, t)
 	}
-	return ts
+	return append(ts, memoryTargets(r)...)
 }
 
 // l1HitTarget evaluates the target t of the L1 hit measured by name: 0
@@ -204,6 +215,112 @@ func l1HitTarget(r results, name string, t target) (_ target, allocates bool) {
 	return t, a.median > 0
 }
 
+// The loopback target: the scenario and model of its load tests, the share
+// of bare's requests/s that tiercache must reach, and how far apart the two
+// may have started to count as one run (`make loadtest-all` runs every
+// scenario against tiercache, then against bare: about 4 minutes at its
+// default DURATION).
+const (
+	loopbackScenario = "read-only"
+	loopbackModel    = "closed"
+	loopbackShare    = 0.9
+	sameRunWithin    = time.Hour
+)
+
+// loopbackTarget evaluates the HTTP L1 hit over loopback: tiercache's
+// requests/s in the read-only scenario (GETs of warmed users) under the
+// closed model (each VU waits for its answer, so requests/s is what the
+// server sustains) against the bare server's. The summaries are found by
+// their fields, not their file names. Every claim of the row comes from
+// the two summaries.
+func loopbackTarget(loads []loadRun) target {
+	t := target{
+		name:    fmt.Sprintf("HTTP L1 hit over loopback, load generator on its own core: ≥ %.1f× bare's requests/s, same run", loopbackShare),
+		short:   "the HTTP L1 hit over loopback",
+		verdict: unjudged,
+	}
+	tc, okT := findLoadRun(loads, loopbackScenario, loopbackModel, "tiercache")
+	bare, okB := findLoadRun(loads, loopbackScenario, loopbackModel, "bare")
+	if !okT || !okB || bare.RPS <= 0 {
+		t.measured = "not measured: run `" + loadtestCommand + "`"
+		return t
+	}
+	v := tc.RPS / bare.RPS
+	t.measured = fmt.Sprintf("%s vs bare %s = %s", perSec(tc.RPS, "req"), perSec(bare.RPS, "req"), x(v))
+	if tc.Cache != nil {
+		t.measured += ", hit ratio " + pctText(tc.Cache.HitRatio)
+	}
+	t.measured += fmt.Sprintf(" (`%s`: %s, %s model, %s, started %s)", loadtestCommand, loopbackScenario, loopbackModel, plural(tc.VUs, "VU"), tc.Started)
+	if why := notOneRun(tc, bare); why != "" {
+		t.gap, t.note = "not the same run", why
+		return t
+	}
+
+	var notes []string
+	t.verdict = met
+	if v < loopbackShare {
+		t.verdict = missed
+		t.gap = fmt.Sprintf("%s bare's requests/s", x(v))
+		notes = append(notes, notL1Text(tc))
+		if m := sharedMachine(tc); m != "" {
+			notes = append(notes, m)
+		}
+	}
+	if tc.Errors > 0 || bare.Errors > 0 {
+		notes = append(notes, fmt.Sprintf("requests/s include failed requests: error rate %s for tiercache, %s for bare",
+			pctText(tc.ErrorRate), pctText(bare.ErrorRate)))
+	}
+	t.note = strings.Join(notes, "; ")
+	return t
+}
+
+// notOneRun says why the summaries a and b are not from one run, or "".
+func notOneRun(a, b loadRun) string {
+	ta, errA := time.Parse(time.RFC3339, a.Started)
+	tb, errB := time.Parse(time.RFC3339, b.Started)
+	if errA != nil || errB != nil {
+		return fmt.Sprintf("cannot tell whether the summaries are from one run: %s's started %q, %s's %q; rerun `%s`",
+			a.Label, a.Started, b.Label, b.Started, loadtestCommand)
+	}
+	d := ta.Sub(tb).Abs()
+	if d <= sameRunWithin {
+		return ""
+	}
+	return fmt.Sprintf("not the same run: %s's summary started %s, %s's %s, %s apart; rerun `%s`",
+		a.Label, a.Started, b.Label, b.Started, strings.TrimSuffix(d.Round(time.Minute).String(), "0s"), loadtestCommand)
+}
+
+// notL1Text is the share of l's GETs that L1 did not answer, from its
+// cache counts: 1 - l1/(l1+l2+miss).
+func notL1Text(l loadRun) string {
+	c := l.Cache
+	if c == nil || c.L1+c.L2+c.Miss == 0 {
+		return "the summary has no cache counts to tell L1 hits from the other GETs"
+	}
+	n := float64(c.L1 + c.L2 + c.Miss)
+	if c.L1 == c.L1+c.L2+c.Miss {
+		return "every GET was an L1 hit, so the gap is tiercache's own L1 hit path against the bare handler"
+	}
+	return fmt.Sprintf("%s of the GETs were not L1 hits (%s from L2, %s from the store), and each costs more than an L1 hit",
+		pctText(1-float64(c.L1)/n), pctText(float64(c.L2)/n), pctText(float64(c.Miss)/n))
+}
+
+// sharedMachine says that the load generator and the server of l shared
+// one machine, when its target is a loopback address; the summaries do not
+// record how either was pinned.
+func sharedMachine(l loadRun) string {
+	u, err := url.Parse(l.Target)
+	if err != nil {
+		return ""
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return ""
+	}
+	return fmt.Sprintf("tiercache and the load generator shared one machine of %s (target %s); the summaries do not record how each was pinned",
+		plural(l.Cores, "core"), l.Target)
+}
+
 // overBy is how much v exceeds limit, in percent: "1.2%".
 func overBy(v, limit float64) string {
 	p := 100 * (v/limit - 1)
@@ -216,16 +333,23 @@ func overBy(v, limit float64) string {
 func renderTargets(b *strings.Builder, ts []target) {
 	b.WriteString("## DESIGN.md targets\n\n")
 	tb := table{head: []string{"target", "measured", "verdict", "cause of a miss, caveat of a pass"}}
-	var nmet, nmeasured, nvariants int
-	var misses, variants []string
+	var nmet, nmeasured, nuncounted int
+	var misses, variants, unjudgedTs []string
 	for _, t := range ts {
 		measured := t.measured
 		if measured == "" {
 			measured = "–"
 		}
 		tb.add(t.name, measured, t.verdict.String(), t.note)
+		if t.verdict == unjudged {
+			nuncounted++
+			if t.gap != "" {
+				unjudgedTs = append(unjudgedTs, t.short+" ("+t.gap+")")
+			}
+			continue
+		}
 		if t.variant {
-			nvariants++
+			nuncounted++
 			switch t.verdict {
 			case met:
 				variants = append(variants, t.short+" is met ("+t.measured+")")
@@ -249,11 +373,14 @@ func renderTargets(b *strings.Builder, ts []target) {
 	}
 	b.WriteString(whatThisMeans)
 	fmt.Fprintf(b, "%d of the %d targets measured are met", nmet, nmeasured)
-	if n := len(ts) - nvariants - nmeasured; n > 0 {
+	if n := len(ts) - nuncounted - nmeasured; n > 0 {
 		fmt.Fprintf(b, " (%s not measured)", plural(n, "target"))
 	}
 	if len(misses) > 0 {
 		fmt.Fprintf(b, "; missed: %s", list(misses))
+	}
+	if len(unjudgedTs) > 0 {
+		fmt.Fprintf(b, "; not judged: %s", list(unjudgedTs))
 	}
 	if len(variants) > 0 {
 		fmt.Fprintf(b, ". Measured on a configuration other than the default, and not counted: %s", list(variants))
