@@ -14,6 +14,18 @@
 # is the ceiling comparison (DESIGN.md: tiercache >= 0.9x bare's
 # requests/s, same run).
 #
+# The summaries go to a fresh directory, bench/results/.loadtest.XXXXXX,
+# whose files replace those of bench/results/loadtest, all of them, only at
+# the end of a complete run, thresholds failed or not: a failed threshold
+# is a result. A run that could not be carried out (loadgen exit 2) or
+# Ctrl-C leaves bench/results/loadtest and BENCHMARKS.md as they were, so
+# that they never mix summaries of different runs or hold a cut-short one.
+# Ctrl-C stops the whole script at once (loadgen exits 130 on it), and the
+# script stops what it started.
+#
+# Exit status: 0 every run met its thresholds, 1 one did not, 2 a run or
+# the set-up could not be carried out, 130 interrupted.
+#
 # When the stack is not running, the script starts it (STACK_PIN=$PIN) and
 # stops it at the end; a stack that already runs is used as it is.
 #
@@ -26,6 +38,10 @@
 #   GO             the go command (default go)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Bash stops on Ctrl-C by itself only when the foreground child died of
+# SIGINT; this makes it stop, through the EXIT trap's cleanup, whatever it
+# was doing. loadgen catches SIGINT and exits 130: load() stops on that.
+trap 'exit 130' INT TERM
 
 GO=${GO:-go}
 DURATION=${DURATION:-10s}
@@ -34,7 +50,7 @@ BARE_PORT=${BARE_PORT:-5099}
 LOADGEN_FLAGS=${LOADGEN_FLAGS:-}
 out=bench/results/loadtest
 dir=.stack
-mkdir -p "$out" "$dir"
+mkdir -p bench/results "$dir"
 
 if [ "$PIN" = 1 ] && { ! command -v taskset >/dev/null 2>&1 || [ "$(nproc --all)" -lt 2 ]; }; then
   echo "run-all: taskset missing or fewer than 2 CPUs; not pinning" >&2
@@ -49,11 +65,28 @@ fi
 echo "== building bin/loadgen and bin/bare"
 CGO_ENABLED=0 "$GO" build -trimpath -o bin/loadgen ./loadtest/cmd/loadgen
 CGO_ENABLED=0 "$GO" build -trimpath -o bin/bare ./loadtest/cmd/bare
-mapfile -t scenarios < <(bin/loadgen -list | awk '{print $1}')
+# Not mapfile < <(bin/loadgen -list): a process substitution's failure
+# goes unnoticed, and the script would run no scenario and exit 0.
+if ! list=$(bin/loadgen -list); then
+  echo "run-all: bin/loadgen -list failed" >&2
+  exit 2
+fi
+mapfile -t scenarios < <(printf '%s\n' "$list" | awk 'NF { print $1 }')
+if [ ${#scenarios[@]} -eq 0 ]; then
+  echo "run-all: bin/loadgen -list lists no scenario" >&2
+  exit 2
+fi
 
 started_stack=""
 bare_pid=""
+tmp=""
 cleanup() {
+  # A second Ctrl-C must not cut the cleanup short and leave servers running.
+  trap '' INT TERM
+  if [ -n "$tmp" ]; then
+    rm -rf "$tmp"
+    echo "run-all: incomplete run; $out and BENCHMARKS.md left as they were" >&2
+  fi
   if [ -n "$bare_pid" ] && [ "$(cat "/proc/$bare_pid/comm" 2>/dev/null)" = bare ]; then
     kill -TERM "$bare_pid" 2>/dev/null || true
     wait "$bare_pid" 2>/dev/null || true
@@ -66,8 +99,10 @@ cleanup() {
 trap cleanup EXIT
 
 if ! loadtest/stack.sh status >/dev/null; then
-  STACK_PIN=$PIN loadtest/stack.sh start
+  # Set first: a start cut short by Ctrl-C may leave a server up; stop
+  # copes with what is not there.
   started_stack=1
+  STACK_PIN=$PIN loadtest/stack.sh start
 else
   loadtest/stack.sh status
 fi
@@ -78,7 +113,11 @@ if [ "$PIN" = 1 ] && [ "$stack_pin" != 1 ]; then
   echo "run-all: warning: the running stack is not pinned to CPU 0 (make stack-down, then STACK_PIN=1 make stack); bare will be" >&2
 fi
 
-failed=()
+# The summaries of this run; they replace $out at the end of a complete run.
+tmp=$(mktemp -d bench/results/.loadtest.XXXXXX)
+
+failed=()  # runs with a failed threshold: a result all the same
+broken=()  # runs that could not be carried out: no result
 # load LABEL TARGET FILE-PREFIX [FLAGS...] runs every scenario in both models.
 load() {
   local label=$1 target=$2 prefix=$3
@@ -91,11 +130,12 @@ load() {
       code=0
       # shellcheck disable=SC2086
       "${loadgen_pin[@]}" bin/loadgen -target "$target" -scenario "$s" -model "$m" -duration "$DURATION" \
-        -label "$label" -json "$out/$prefix$s-$m.json" "$@" $LOADGEN_FLAGS || code=$?
+        -label "$label" -json "$tmp/$prefix$s-$m.json" "$@" $LOADGEN_FLAGS || code=$?
       case $code in
       0) ;;
       1) failed+=("$label $s $m: a threshold failed") ;;
-      *) failed+=("$label $s $m: could not run (exit $code)") ;;
+      130) exit 130 ;; # interrupted: loadgen caught the Ctrl-C that bash did not act on
+      *) broken+=("$label $s $m: could not run (exit $code)") ;;
       esac
     done
   done
@@ -112,10 +152,19 @@ echo "== starting bare on 127.0.0.1:$BARE_PORT${server_pin:+ (CPU 0)}"
 "${server_pin[@]}" bin/bare -listen "127.0.0.1:$BARE_PORT" </dev/null >>"$dir/bare.log" 2>&1 &
 bare_pid=$!
 echo "$bare_pid" >"$dir/bare.pid"
+bare_up=""
 for _ in $(seq 50); do
-  timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$BARE_PORT" 2>/dev/null && break
+  if timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$BARE_PORT" 2>/dev/null; then
+    bare_up=1
+    break
+  fi
   sleep 0.1
 done
+if [ -z "$bare_up" ]; then
+  echo "run-all: bare did not answer on 127.0.0.1:$BARE_PORT within 5s; see $dir/bare.log:" >&2
+  tail -n 20 "$dir/bare.log" >&2 || true
+  exit 2
+fi
 # bare registers anything, so seeding it would only cost time.
 load bare "http://127.0.0.1:$BARE_PORT" bare- -no-seed
 
@@ -140,14 +189,35 @@ echo "== tiercache and bare, same run (DURATION $DURATION, PIN $PIN)"
 printf '%-16s %-7s %12s %12s %7s %10s %10s %9s\n' scenario model "req/s" "bare req/s" ratio "p99 ms" "bare p99" "hit ratio"
 for s in "${scenarios[@]}"; do
   for m in open closed; do
-    t=$out/$s-$m.json b=$out/bare-$s-$m.json
+    t=$tmp/$s-$m.json b=$tmp/bare-$s-$m.json
     tr=$(field "$t" rps) br=$(field "$b" rps)
     ratio=$(awk -v a="$tr" -v b="$br" 'BEGIN { if (b + 0 > 0 && a != "-") printf "%.2f", a / b; else print "-" }')
-    hr=$(sed -n '/"cache"/,/}/p' "$t" 2>/dev/null | sed -n 's/^ *"hit_ratio": \([0-9.]*\)$/\1/p')
+    hr=""
+    # Not sed … 2>/dev/null alone: a missing file (a run that could not be
+    # carried out) fails the pipeline, and set -e would end the script here.
+    if [ -f "$t" ]; then
+      hr=$(sed -n '/"cache"/,/}/p' "$t" | sed -n 's/^ *"hit_ratio": \([0-9.]*\)$/\1/p')
+    fi
     printf '%-16s %-7s %12s %12s %7s %10s %10s %9s\n' "$s" "$m" "$tr" "$br" "$ratio" \
       "$(field "$t" latency_ms.p99)" "$(field "$b" latency_ms.p99)" "${hr:--}"
   done
 done
+
+if [ ${#broken[@]} -gt 0 ]; then
+  echo
+  printf 'run-all: %s\n' "${broken[@]}" "${failed[@]}" >&2
+  exit 2 # the EXIT trap removes $tmp and says $out was left as it was
+fi
+
+# The run is complete: its summaries replace the old set as a whole. No
+# signal in between, which would leave half of each.
+trap '' INT TERM
+mkdir -p "$out"
+rm -f "$out"/*.json
+mv "$tmp"/*.json "$out"/
+rmdir "$tmp"
+tmp=""
+trap 'exit 130' INT TERM
 echo "summaries in $out/"
 
 # BENCHMARKS.md's "Load tests" section comes from these summaries.

@@ -3,7 +3,8 @@
 // server (loadtest/cmd/bare), on loopback only.
 //
 // It first registers the scenario's seeded users (201 and 409 both count,
-// so re-runs are idempotent), then runs the measured phase in the open model
+// so re-runs are idempotent) and reads each of them warm_passes times to
+// warm the caches, then runs the measured phase in the open model
 // (a constant arrival rate; latency counts from each request's intended
 // start, which corrects for coordinated omission) or the closed model
 // (constant VUs; latency counts from the send). It prints a progress line
@@ -12,7 +13,16 @@
 //
 // Exit status: 0 when every threshold held, 1 when one failed, 2 when the
 // run could not be carried out (bad flags, target unreachable or not
-// loopback, seeding failed). Run loadgen -h for the flags.
+// loopback, seeding failed), 130 when it was interrupted (SIGINT or
+// SIGTERM). Run loadgen -h for the flags.
+//
+// The first Ctrl-C stops the run: loadgen sends nothing more, waits for the
+// requests in flight, prints what it measured marked as interrupted, and
+// exits 130 without writing -json, so that a cut-short run is never taken
+// for a result. Exiting 130 rather than dying of the signal is how a shell
+// script running loadgen (loadtest/run-all.sh) learns to stop too: bash
+// takes a child that caught SIGINT and exited as having handled it. A second
+// Ctrl-C kills loadgen at once, without waiting for a hung server.
 package main
 
 import (
@@ -35,19 +45,31 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal cancels ctx. stop then gives the signals back their
+	// default action, so that a second one kills the process while the run
+	// still waits for its requests in flight. The message comes after
+	// stop: once it shows, a second Ctrl-C cannot be swallowed.
+	unwatch := context.AfterFunc(ctx, func() {
+		stop()
+		fmt.Fprintf(os.Stderr, "loadgen: %v: finishing the requests in flight; interrupt again to quit at once\n", context.Cause(ctx))
+	})
 	code := cli(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop() // os.Exit runs no deferred call
+	unwatch() // before stop, whose cancellation is no signal
+	stop()    // os.Exit runs no deferred call
 	os.Exit(code)
 }
 
 // Exit statuses.
 const (
-	exitPass  = 0
-	exitFail  = 1 // a threshold failed
-	exitSetup = 2 // the run could not be carried out
+	exitPass        = 0
+	exitFail        = 1   // a threshold failed
+	exitSetup       = 2   // the run could not be carried out
+	exitInterrupted = 130 // a signal cut the run short: 128 + SIGINT, as a shell reports it
 )
 
-// cli is main without the process: it returns the exit status.
+// cli is main without the process: it returns the exit status. ctx is
+// cancelled only by a signal: a cancelled ctx means the user interrupted
+// the run, whatever else went wrong.
 func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseFlags(args, stdout, stderr)
 	switch {
@@ -58,14 +80,25 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitSetup
 	}
 	if cfg.seedOnly {
-		if err := seedOnly(ctx, cfg); err != nil {
+		err := seedOnly(ctx, cfg)
+		switch {
+		case ctx.Err() != nil:
+			return interrupted(ctx, err, "", stderr)
+		case err != nil:
 			fmt.Fprintln(stderr, "loadgen:", err)
 			return exitSetup
 		}
 		return exitPass
 	}
 	sum, err := run(ctx, cfg)
-	if err != nil {
+	switch {
+	case ctx.Err() != nil:
+		if err == nil {
+			sum.interrupted = true
+			sum.print(stdout, "")
+		}
+		return interrupted(ctx, err, cfg.jsonPath, stderr)
+	case err != nil:
 		fmt.Fprintln(stderr, "loadgen:", err)
 		return exitSetup
 	}
@@ -81,6 +114,19 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitPass
+}
+
+// interrupted reports an interruption, with err if there was one and the
+// -json path it did not write, and returns exitInterrupted.
+func interrupted(ctx context.Context, err error, jsonPath string, stderr io.Writer) int {
+	if err != nil {
+		fmt.Fprintln(stderr, "loadgen:", err)
+	}
+	if jsonPath != "" {
+		fmt.Fprintf(stderr, "loadgen: %s not written: the run was cut short\n", jsonPath)
+	}
+	fmt.Fprintf(stderr, "loadgen: interrupted (%v)\n", context.Cause(ctx))
+	return exitInterrupted
 }
 
 // Models.
@@ -135,15 +181,17 @@ func parseFlags(args []string, stdout, stderr io.Writer) (config, error) {
 	fs.IntVar(&vus, "vus", 0, "closed model: VUs; open model: pre-allocated VUs, raising max VUs to match if needed (default: the scenario's)")
 	fs.IntVar(&c.conns, "conns", 0, "most connections the client opens (default: max VUs, at least 64 for seeding)")
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Second, "read and write timeout of each request, and longest wait for a free connection")
-	fs.BoolVar(&c.seedOnly, "seed-only", false, "register the scenario's seeded users, then exit")
-	fs.BoolVar(&noSeed, "no-seed", false, "skip registering the seeded users")
+	fs.BoolVar(&c.seedOnly, "seed-only", false, "register the scenario's seeded users and read each of them warm_passes times (warming the caches), then exit")
+	fs.BoolVar(&noSeed, "no-seed", false, "skip the seeding: neither register the seeded users nor read them warm_passes times")
 	fs.StringVar(&c.jsonPath, "json", "", "write the JSON summary to this path")
 	fs.StringVar(&c.label, "label", "tiercache", "free text recorded in the summary, such as tiercache or bare")
 	fs.BoolVar(&list, "list", false, "list the scenarios and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: loadgen [flags]\n\n"+
 			"Runs a scenario of loadtest/scenarios.json against a server on loopback.\n"+
-			"Exit status: 0 all thresholds held, 1 a threshold failed, 2 the run could not be done.\n\n")
+			"Exit status: 0 all thresholds held, 1 a threshold failed, 2 the run could not be done,\n"+
+			"130 interrupted (Ctrl-C or SIGTERM: what was measured is printed, -json is not written;\n"+
+			"a second Ctrl-C quits at once).\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -530,4 +535,214 @@ func TestCoarseBuckets(t *testing.T) {
 	if i := coarseIndex(histMax); i >= coarseLen {
 		t.Errorf("coarseIndex(max) = %d; want < %d", i, coarseLen)
 	}
+}
+
+// A server too slow for the open model's rate makes it drop iterations:
+// with all max VUs busy, most of the arrivals are never sent. The latency
+// of those sent and the error rate look fine, so only the dropped_rate
+// threshold (limit: max_error_rate) fails the run. The closed model drops
+// nothing and has no such threshold.
+func TestDroppedIterationsFailTheRun(t *testing.T) {
+	t.Parallel()
+	slow := serve(t, func(ctx *fasthttp.RequestCtx) {
+		time.Sleep(100 * time.Millisecond)
+		ok200(ctx)
+	})
+	sc := scenario(t, getOnly)
+	sc.Open = loadtest.Open{Rate: 200, Duration: loadtest.Duration(time.Second), PreAllocatedVUs: 2, MaxVUs: 4}
+	sc.Thresholds = loadtest.Thresholds{P95Ms: 1000, P99Ms: 1000, MaxErrorRate: 0.01}
+	s, err := run(context.Background(), testConfig(t, slow, sc, modelOpen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 4 VUs of 100 ms each send about 40 of the 200.
+	if s.Dropped < 100 || s.Errors != 0 || s.Requests+s.Dropped != 200 {
+		t.Fatalf("%d requests, %d dropped, %d errors; want 200 in all, most of them dropped, no error", s.Requests, s.Dropped, s.Errors)
+	}
+	want := Threshold{Name: "dropped_rate", Limit: 0.01, Value: round(float64(s.Dropped)/200, 6), OK: false}
+	if i := slices.IndexFunc(s.Thresholds, func(th Threshold) bool { return th.Name == "dropped_rate" }); i < 0 || s.Thresholds[i] != want {
+		t.Errorf("thresholds %+v; want %+v among them", s.Thresholds, want)
+	}
+	if s.Passed {
+		t.Errorf("passed with %d of 200 iterations dropped; want a failure", s.Dropped)
+	}
+	var out bytes.Buffer
+	s.print(&out, "")
+	if !strings.Contains(out.String(), fmt.Sprintf("dropped_rate %v <= 0.01", want.Value)) {
+		t.Errorf("report without the dropped_rate threshold:\n%s", &out)
+	}
+
+	// Nothing dropped: the threshold holds at 0.
+	fast := scenario(t, getOnly)
+	s, err = run(context.Background(), testConfig(t, serve(t, ok200), fast, modelOpen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(s.Thresholds, func(th Threshold) bool { return th.Name == "dropped_rate" }); i < 0 ||
+		s.Thresholds[i] != (Threshold{Name: "dropped_rate", Limit: 0, Value: 0, OK: true}) || !s.Passed {
+		t.Errorf("nothing dropped: passed %v, thresholds %+v; want dropped_rate 0 <= 0 to pass", s.Passed, s.Thresholds)
+	}
+
+	fast.Closed.Duration = loadtest.Duration(200 * time.Millisecond)
+	s, err = run(context.Background(), testConfig(t, serve(t, ok200), fast, modelClosed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, th := range s.Thresholds {
+		if th.Name == "dropped_rate" {
+			t.Errorf("closed model: thresholds %+v; want no dropped_rate", s.Thresholds)
+		}
+	}
+}
+
+// The report's cache line accounts for every GET with a Cache-Status,
+// hits that name no tier included, so that its counts add up and its hit
+// categories make the hit ratio.
+func TestCacheLineAddsUp(t *testing.T) {
+	t.Parallel()
+	var gets atomic.Int64
+	target := serve(t, func(ctx *fasthttp.RequestCtx) {
+		ok200(ctx)
+		switch gets.Add(1) % 4 {
+		case 1:
+			ctx.Response.Header.Set("Cache-Status", "tiercache; hit; detail=l2")
+		case 2:
+			ctx.Response.Header.Set("Cache-Status", "tiercache; hit")
+		case 3:
+			ctx.Response.Header.Set("Cache-Status", "tiercache; fwd=miss; stored")
+		}
+	})
+	sc := scenario(t, getOnly)
+	sc.Closed.Duration = loadtest.Duration(200 * time.Millisecond)
+	s, err := run(context.Background(), testConfig(t, target, sc, modelClosed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	s.print(&out, "")
+	var line string
+	for l := range strings.Lines(out.String()) {
+		if strings.HasPrefix(l, "cache") {
+			line = strings.TrimSpace(l)
+		}
+	}
+	// "cache  l1 N (x%)  l2 N (x%)  ... miss N (x%)  hit ratio r"
+	var count, hits int64
+	var pct, hitPct float64
+	for _, m := range regexp.MustCompile(`([a-z0-9 ()-]+?) (\d+) \(([0-9.]+)%\)`).FindAllStringSubmatch(line, -1) {
+		n, _ := strconv.ParseInt(m[2], 10, 64)
+		p, _ := strconv.ParseFloat(m[3], 64)
+		count += n
+		pct += p
+		if strings.TrimSpace(m[1]) != "miss" {
+			hits += n
+			hitPct += p
+		}
+	}
+	if count != s.Requests || math.Abs(pct-100) > 0.2 {
+		t.Errorf("cache line %q: counts add up to %d, percentages to %.1f; want the %d GETs, 100%%", line, count, pct, s.Requests)
+	}
+	if want := round(float64(hits)/float64(count), 4); s.Cache.HitRatio != want || math.Abs(hitPct-100*want) > 0.2 {
+		t.Errorf("cache line %q: hit ratio %v; want the hit categories' share %v (%.1f%%)", line, s.Cache.HitRatio, want, hitPct)
+	}
+}
+
+// Seeding registers the seeded users and then reads each of them
+// warm_passes times: -seed-only does both, -no-seed neither.
+func TestSeedWarmsAndNoSeedSkipsBoth(t *testing.T) {
+	t.Parallel()
+	type counts struct {
+		mu        sync.Mutex
+		registers map[string]int // seeded names registered
+		reads     map[string]int // before the first request of the measured phase
+		measured  bool
+	}
+	handler := func(c *counts) fasthttp.RequestHandler {
+		return func(ctx *fasthttp.RequestCtx) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			switch {
+			case ctx.IsPost():
+				var m map[string]string
+				_ = json.Unmarshal(ctx.PostBody(), &m)
+				if strings.HasPrefix(m["username"], "u") {
+					c.registers[m["username"]]++
+				} else {
+					c.measured = true // the scenario registers new names only
+				}
+				ctx.SetStatusCode(201)
+			case ctx.IsGet() && !c.measured && strings.HasPrefix(string(ctx.Path()), "/user/"):
+				c.reads[strings.TrimPrefix(string(ctx.Path()), "/user/")]++
+				ok200(ctx)
+			}
+		}
+	}
+	sc := scenario(t, loadtest.Op{Op: loadtest.OpRegister, Target: loadtest.TargetNew, Weight: 1, Expect: []int{201}})
+	sc.WarmPasses = 2
+	sc.Closed.Duration = loadtest.Duration(100 * time.Millisecond)
+	check := func(t *testing.T, c *counts, registers, reads int) {
+		t.Helper()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if len(c.registers) != registers || len(c.reads) != reads {
+			t.Errorf("%d seeded users registered, %d read; want %d, %d", len(c.registers), len(c.reads), registers, reads)
+		}
+		for name, n := range c.registers {
+			if n != 1 {
+				t.Errorf("%s registered %d times; want once", name, n)
+			}
+		}
+		for name, n := range c.reads {
+			if n != sc.WarmPasses {
+				t.Errorf("%s read %d times; want warm_passes, %d", name, n, sc.WarmPasses)
+			}
+		}
+	}
+
+	t.Run("seed-only", func(t *testing.T) {
+		t.Parallel()
+		c := &counts{registers: map[string]int{}, reads: map[string]int{}}
+		cfg := testConfig(t, serve(t, handler(c)), sc, modelClosed)
+		cfg.seed, cfg.seedOnly = true, true
+		if err := seedOnly(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+		check(t, c, sc.Seed, sc.Seed)
+	})
+	t.Run("no-seed", func(t *testing.T) {
+		t.Parallel()
+		c := &counts{registers: map[string]int{}, reads: map[string]int{}}
+		cfg := testConfig(t, serve(t, handler(c)), sc, modelClosed)
+		cfg.seed = false
+		if _, err := run(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+		check(t, c, 0, 0)
+	})
+	t.Run("flags", func(t *testing.T) {
+		t.Parallel()
+		for _, c := range []struct {
+			args           []string
+			seed, seedOnly bool
+		}{
+			{nil, true, false},
+			{[]string{"-seed-only"}, true, true},
+			{[]string{"-no-seed"}, false, false},
+		} {
+			cfg, err := parseFlags(c.args, io.Discard, io.Discard)
+			if err != nil || cfg.seed != c.seed || cfg.seedOnly != c.seedOnly {
+				t.Errorf("%v: seed %v, seed-only %v, %v; want %v, %v", c.args, cfg.seed, cfg.seedOnly, err, c.seed, c.seedOnly)
+			}
+		}
+		var help bytes.Buffer
+		if _, err := parseFlags([]string{"-h"}, io.Discard, &help); !errors.Is(err, flag.ErrHelp) {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"seed-only", "no-seed"} {
+			i := strings.Index(help.String(), "-"+f+"\n")
+			if i < 0 || !strings.Contains(strings.SplitN(help.String()[i:], "\n  -", 2)[0], "warm_passes") {
+				t.Errorf("-%s's help does not say what it does with warm_passes:\n%s", f, &help)
+			}
+		}
+	})
 }

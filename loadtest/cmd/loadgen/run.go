@@ -40,8 +40,8 @@ func run(ctx context.Context, cfg config) (Summary, error) {
 		g.runClosed(ctx)
 	}
 	if g.requests() == 0 {
-		if err := ctx.Err(); err != nil {
-			return Summary{}, fmt.Errorf("interrupted before any request was answered: %w", err)
+		if ctx.Err() != nil {
+			return Summary{}, fmt.Errorf("interrupted before any request was answered: %w", context.Cause(ctx))
 		}
 		return Summary{}, errors.New("no request completed in the measured phase")
 	}
@@ -717,8 +717,8 @@ func overSeeded(ctx context.Context, c *fasthttp.HostClient, cfg config, what, d
 	for {
 		select {
 		case <-finished:
-			if err := parent.Err(); err != nil {
-				return fmt.Errorf("%s: interrupted after %d of %d users: %w", what, sent.Load(), n, err)
+			if parent.Err() != nil {
+				return fmt.Errorf("%s: interrupted after %d of %d users: %w", what, sent.Load(), n, context.Cause(parent))
 			}
 			if err := context.Cause(ctx); err != nil {
 				return err

@@ -82,6 +82,19 @@ function isDuration(v) {
 }
 
 /**
+ * Seconds in a k6 duration such as "30s", "1m30s" or "500ms".
+ * @param {string} d
+ */
+export function durationSeconds(d) {
+  const units = { ms: 0.001, s: 1, m: 60, h: 3600 };
+  let total = 0;
+  for (const m of d.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
+    total += Number(m[1]) * units[/** @type {'ms'|'s'|'m'|'h'} */ (m[2])];
+  }
+  return total;
+}
+
+/**
  * Parses scenarios.json and checks the fields these scripts use, so that a
  * typo in the shared file fails at init with a message instead of producing
  * a silently different load.

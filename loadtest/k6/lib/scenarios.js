@@ -14,7 +14,7 @@ import { check, fail } from 'k6';
 import exec from 'k6/execution';
 import { Counter, Rate } from 'k6/metrics';
 import {
-  parseConfig, username, email, updatedEmail, newUsername, makeRunTag,
+  parseConfig, username, email, updatedEmail, newUsername, makeRunTag, durationSeconds,
   keySampler, opPicker, parseCacheStatus,
 } from './core.js';
 
@@ -99,10 +99,19 @@ export function buildOptions(name, sc) {
     throw new Error(`MODEL=${model}: want "open" or "closed"`);
   }
   const t = sc.thresholds;
+  /** @type {{ [metric: string]: string[] }} */
+  const dropped = {};
+  if (scenario.executor === 'constant-arrival-rate') {
+    // As loadgen's dropped_rate: iterations that found no free VU, at most
+    // max_error_rate of those due.
+    const due = scenario.rate * durationSeconds(scenario.duration);
+    dropped.dropped_iterations = [`count<=${Math.floor(t.max_error_rate * due)}`];
+  }
   return {
     scenarios: { [name]: scenario },
     // Only the load counts: setup()'s seeding requests are tagged phase=seed.
     thresholds: {
+      ...dropped,
       // <=, as loadgen compares: a limit of 0 errors must be reachable.
       'http_req_duration{phase:load}': [`p(95)<=${t.p95_ms}`, `p(99)<=${t.p99_ms}`],
       'http_req_failed{phase:load}': [`rate<=${t.max_error_rate}`],
