@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -244,5 +245,40 @@ func renderLoadTable(b *strings.Builder, runs []loadRun) {
 		}
 		s = append(s, sent+".")
 	}
+	if sent := closedSpread(runs); sent != "" {
+		s = append(s, sent)
+	}
 	paragraph(b, s)
+}
+
+// closedSpread says where tiercache came closest to bare in the closed
+// model, and where furthest, with what the furthest spent its time on:
+// registrations (201s) wait for the store's fsync.
+func closedSpread(runs []loadRun) string {
+	type pair struct{ tc, bare loadRun }
+	var ps []pair
+	for _, l := range runs {
+		if l.Label != "tiercache" || l.Model != "closed" {
+			continue
+		}
+		if o, ok := findLoadRun(runs, l.Scenario, "closed", "bare"); ok && o.RPS > 0 {
+			ps = append(ps, pair{l, o})
+		}
+	}
+	if len(ps) < 2 {
+		return ""
+	}
+	ratio := func(p pair) float64 { return p.tc.RPS / p.bare.RPS }
+	best := slices.MaxFunc(ps, func(a, b pair) int { return cmp.Compare(ratio(a), ratio(b)) })
+	worst := slices.MinFunc(ps, func(a, b pair) int { return cmp.Compare(ratio(a), ratio(b)) })
+	sent := fmt.Sprintf("In the closed model, where each client waits for its answer, tiercache comes closest to bare on %s (%s", best.tc.Scenario, x(ratio(best)))
+	if best.tc.Cache != nil {
+		sent += fmt.Sprintf(", %s of its GETs answered by a cache", pctText(best.tc.Cache.HitRatio))
+	}
+	sent += fmt.Sprintf(") and is furthest on %s (%s", worst.tc.Scenario, x(ratio(worst)))
+	if w := worst.tc; w.Requests > 0 && w.Status["201"] > 0 {
+		sent += fmt.Sprintf(", where %s of the requests were registrations, each acknowledged only after the store's fsync: p50 %s ms against bare's %s ms",
+			pctText(float64(w.Status["201"])/float64(w.Requests)), ms(w.LatencyMS.P50), ms(worst.bare.LatencyMS.P50))
+	}
+	return sent + ")."
 }

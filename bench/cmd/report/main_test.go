@@ -751,7 +751,7 @@ func TestLoopbackTarget(t *testing.T) {
 		summary string
 	}{
 		{"loopback/met", met,
-			name + "121,000 req/s vs bare 130,000 req/s = 0.93×, hit ratio 100.0% (`make loadtest-all`: read-only, closed model, 32 VUs, started 2026-11-27T10:00:00Z) | met |  |",
+			name + "121,000 req/s vs bare 130,000 req/s = 0.93×, hit ratio 100.0% (`make loadtest-all`: read-only, closed model, 32 VUs, started 2026-11-27T10:00:00Z) | met | " + loadgenBound + " |",
 			"2 of the 2 targets measured are met."},
 		{"loopback/missed", missed,
 			name + "84,811 req/s vs bare 134,581 req/s = 0.63×, hit ratio 96.3% (`make loadtest-all`: read-only, closed model, 32 VUs, started 2026-11-26T04:06:06Z) | **missed** | " +
@@ -821,7 +821,8 @@ func TestLoopbackCauses(t *testing.T) {
 			"the summary has no cache counts to tell L1 hits from the other GETs; tiercache"},
 		{"not on loopback", func(tc, _ *loadRun) { tc.Target = "http://10.0.0.2:5000" }, missed,
 			"and each costs more than an L1 hit"},
-		{"exactly 0.9×", func(tc, bare *loadRun) { tc.RPS, bare.RPS = 90_000, 100_000 }, met, ""},
+		{"exactly 0.9×", func(tc, bare *loadRun) { tc.RPS, bare.RPS = 90_000, 100_000 }, met, loadgenBound},
+		{"well above bare", func(tc, bare *loadRun) { tc.RPS, bare.RPS = 150_000, 100_000 }, met, ""},
 		{"errors", func(tc, bare *loadRun) { tc.RPS, bare.RPS, tc.Errors, tc.ErrorRate = 95_000, 100_000, 95, 0.0001 }, met,
 			"requests/s include failed requests: error rate 0.0% for tiercache, 0.0% for bare"},
 		{"an hour apart", func(_, bare *loadRun) { bare.Started = "2026-11-26T05:06:06Z" }, missed, "6.7% of the GETs"},
@@ -860,5 +861,32 @@ func TestLoopbackCauses(t *testing.T) {
 	later.Started, later.RPS = "2026-11-26T04:09:00Z", 1
 	if l, ok := findLoadRun(append(slices.Clone(base), later), "read-only", "closed", base[0].Label); !ok || l.RPS != 1 {
 		t.Errorf("got %+v, %v; want the later summary", l, ok)
+	}
+}
+
+func TestClosedSpread(t *testing.T) {
+	run := func(scenario, label string, rps float64, created int64) loadRun {
+		l := loadRun{Scenario: scenario, Model: "closed", Label: label, RPS: rps, Requests: 1000,
+			Status: map[string]int64{"201": created, "200": 1000 - created}}
+		l.LatencyMS.P50 = rps / 1e5
+		return l
+	}
+	runs := []loadRun{
+		run("reads", "tiercache", 90_000, 0), run("reads", "bare", 100_000, 0),
+		run("writes", "tiercache", 10_000, 1000), run("writes", "bare", 100_000, 1000),
+	}
+	got := closedSpread(runs)
+	for _, want := range []string{"closest to bare on reads (0.90×", "furthest on writes (0.10×", "100.0% of the requests were registrations"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("closedSpread = %q; want %q in it", got, want)
+		}
+	}
+	runs[0].RPS, runs[2].RPS = 10_000, 90_000 // the scenarios swap places
+	got = closedSpread(runs)
+	if !strings.Contains(got, "closest to bare on writes") || !strings.Contains(got, "furthest on reads (0.10×)") {
+		t.Errorf("after the swap, closedSpread = %q", got)
+	}
+	if got := closedSpread(runs[:2]); got != "" {
+		t.Errorf("one scenario: closedSpread = %q; want no sentence", got)
 	}
 }
