@@ -166,7 +166,8 @@ func (c *Cache) Get(ctx context.Context, name string) (Result, error) {
 	}
 	c.stats.l1Misses.Add(1)
 	name = strings.Clone(name) // kept by the flight beyond this call
-	ran := false // this caller's load ran, rather than another caller's
+	// ran tells whether this caller's load ran, or another caller's.
+	ran := false
 	load := func() (r any, err error) {
 		ran = true
 		// singleflight re-panics a load's panic in a new goroutine (DoChan)
