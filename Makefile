@@ -73,7 +73,8 @@ stack-down:
 
 ## loadtest: loadgen runs SCENARIO (read-heavy) in MODEL (open|closed) against the stack;
 ## DURATION overrides the scenario's, LOADGEN_FLAGS adds flags (loadgen -h); the summary
-## goes to bench/results/loadtest/SCENARIO-MODEL.json. The stack's port and pinning come
+## goes to .stack/loadtest/SCENARIO-MODEL.json (bench/results/loadtest holds only the
+## complete runs of loadtest-all, which BENCHMARKS.md shows). The stack's port and pinning come
 ## from .stack/stack.env: with a stack started with STACK_PIN=1, loadgen runs on CPU 1.
 SCENARIO      ?= read-heavy
 MODEL         ?= open
@@ -85,7 +86,7 @@ loadtest:
 	$(if $(filter 1,$(call stack_env,PIN)),taskset -c 1 )bin/loadgen \
 	  -target http://127.0.0.1:$(or $(call stack_env,PORT),$(STACK_PORT),5000) \
 	  -scenario $(SCENARIO) -model $(MODEL) $(if $(DURATION),-duration $(DURATION)) \
-	  -json bench/results/loadtest/$(SCENARIO)-$(MODEL).json $(LOADGEN_FLAGS)
+	  -json .stack/loadtest/$(SCENARIO)-$(MODEL).json $(LOADGEN_FLAGS)
 
 ## loadtest-all: every scenario in both models against tiercache, then against the bare
 ## fasthttp ceiling in the same run (loadtest/run-all.sh; about 4 minutes with the default
