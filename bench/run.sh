@@ -39,7 +39,10 @@ if [ "$(stat -f -c %T "$tmp")" = tmpfs ]; then
 fi
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then commit="$commit (with uncommitted changes)"; fi
+# Changes to the code measured, not to this run's own outputs.
+if [ -n "$(git status --porcelain --untracked-files=no -- . ':!bench/results' ':!bench/charts' ':!BENCHMARKS.md' 2>/dev/null)" ]; then
+  commit="$commit (with uncommitted changes)"
+fi
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "commit: $commit"
