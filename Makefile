@@ -54,7 +54,7 @@ coherence: deps
 
 ## bench: the benchmark suite in bench/ (about 10 minutes on 2 cores); raw results,
 ## the run's environment and a redis-benchmark baseline go to bench/results/, the
-## tables to BENCHMARKS.md
+## tables to BENCHMARKS.md, the charts to bench/charts/
 bench: deps
 	GO=$(GO) ./bench/run.sh
 
