@@ -10,53 +10,16 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tiercache/tiercache/loadtest"
 )
 
 // loadtestCommand is the command that writes bench/results/loadtest.
 const loadtestCommand = "make loadtest-all"
 
-// A loadRun is one file of bench/results/loadtest: one scenario, under one
-// load model, against one server (label "tiercache" or "bare").
+// A loadRun is one file of bench/results/loadtest.
 type loadRun struct {
-	Scenario  string  `json:"scenario"`
-	Model     string  `json:"model"` // "open" (a fixed arrival rate) or "closed" (a fixed number of VUs)
-	Label     string  `json:"label"`
-	Target    string  `json:"target"`
-	Started   string  `json:"started"`
-	DurationS float64 `json:"duration_s"`
-	Rate      float64 `json:"rate"`
-	VUs       int     `json:"vus"`
-	Requests  int64   `json:"requests"`
-	RPS       float64 `json:"rps"`
-	Dropped   int64   `json:"dropped"`
-	LatencyMS struct {
-		P50  float64 `json:"p50"`
-		P90  float64 `json:"p90"`
-		P95  float64 `json:"p95"`
-		P99  float64 `json:"p99"`
-		P999 float64 `json:"p999"`
-		Max  float64 `json:"max"`
-	} `json:"latency_ms"`
-	Status    map[string]int64 `json:"status"`
-	Errors    int64            `json:"errors"`
-	ErrorRate float64          `json:"error_rate"`
-	Cache     *struct {
-		L1       int64   `json:"l1"`
-		L2       int64   `json:"l2"`
-		Miss     int64   `json:"miss"`
-		HitRatio float64 `json:"hit_ratio"`
-	} `json:"cache"`
-	Thresholds []struct {
-		Name  string  `json:"name"`
-		Limit float64 `json:"limit"`
-		Value float64 `json:"value"`
-		OK    bool    `json:"ok"`
-	} `json:"thresholds"`
-	Passed bool   `json:"passed"`
-	Go     string `json:"go"`
-	CPU    string `json:"cpu"`
-	Cores  int    `json:"cores"`
-
+	loadtest.Result
 	file string
 }
 
@@ -109,7 +72,7 @@ func (l loadRun) machine() string {
 // offered is the load a run was given: its arrival rate, or its VUs.
 func (l loadRun) offered() string {
 	if l.Model == "open" {
-		return perSec(l.Rate)
+		return perSec(float64(l.Rate))
 	}
 	return plural(l.VUs, "VU")
 }
@@ -197,7 +160,7 @@ func renderLoadTable(b *strings.Builder, runs []loadRun) {
 			passed++
 		}
 		t.add(l.Scenario, l.Model, l.Label, l.offered(), perSec(l.RPS), thousands(float64(l.Dropped)),
-			ms(l.LatencyMS.P50), ms(l.LatencyMS.P95), ms(l.LatencyMS.P99), ms(l.LatencyMS.Max),
+			ms(l.LatencyMs.P50), ms(l.LatencyMs.P95), ms(l.LatencyMs.P99), ms(l.LatencyMs.Max),
 			pctText(l.ErrorRate), hit, th)
 	}
 	t.write(b)
@@ -218,8 +181,8 @@ func renderLoadTable(b *strings.Builder, runs []loadRun) {
 			ratios = append(ratios, v)
 			open = open || l.Model == "open"
 			p99 := "–"
-			if o.LatencyMS.P99 > 0 {
-				p99 = times(l.LatencyMS.P99/o.LatencyMS.P99, true)
+			if o.LatencyMs.P99 > 0 {
+				p99 = times(l.LatencyMs.P99/o.LatencyMs.P99, true)
 			}
 			rt.add(l.Scenario, l.Model, perSec(l.RPS), perSec(o.RPS), times(v, true), p99)
 		}
@@ -278,7 +241,7 @@ func closedSpread(runs []loadRun) string {
 	sent += fmt.Sprintf(") and is furthest on %s (%s", worst.tc.Scenario, x(ratio(worst)))
 	if w := worst.tc; w.Requests > 0 && w.Status["201"] > 0 {
 		sent += fmt.Sprintf(", where %s of the requests were registrations, each acknowledged only after the store's fsync: p50 %s ms against bare's %s ms",
-			pctText(float64(w.Status["201"])/float64(w.Requests)), ms(w.LatencyMS.P50), ms(worst.bare.LatencyMS.P50))
+			pctText(float64(w.Status["201"])/float64(w.Requests)), ms(w.LatencyMs.P50), ms(worst.bare.LatencyMs.P50))
 	}
 	return sent + ")."
 }

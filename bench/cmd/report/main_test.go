@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tiercache/tiercache/loadtest"
 )
 
 const raw = `goos: linux
@@ -866,9 +868,9 @@ func TestLoopbackCauses(t *testing.T) {
 
 func TestClosedSpread(t *testing.T) {
 	run := func(scenario, label string, rps float64, created int64) loadRun {
-		l := loadRun{Scenario: scenario, Model: "closed", Label: label, RPS: rps, Requests: 1000,
-			Status: map[string]int64{"201": created, "200": 1000 - created}}
-		l.LatencyMS.P50 = rps / 1e5
+		l := loadRun{Result: loadtest.Result{Scenario: scenario, Model: "closed", Label: label, RPS: rps, Requests: 1000,
+			Status: map[string]int64{"201": created, "200": 1000 - created}}}
+		l.LatencyMs.P50 = rps / 1e5
 		return l
 	}
 	runs := []loadRun{

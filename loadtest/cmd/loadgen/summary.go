@@ -16,34 +16,14 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/tiercache/tiercache/loadtest"
 )
 
-// Summary is the result of a run. Its JSON form is what -json writes and
-// bench/cmd/report reads: change the keys only together with it.
+// Summary is the result of a run: loadtest.Result, which -json writes,
+// and what only the printed report shows.
 type Summary struct {
-	Scenario   string           `json:"scenario"`
-	Model      string           `json:"model"`
-	Label      string           `json:"label"`
-	Target     string           `json:"target"`
-	Started    string           `json:"started"`    // RFC 3339, start of the measured phase
-	DurationS  float64          `json:"duration_s"` // measured phase, until the last answer
-	Rate       int              `json:"rate"`       // open model: target requests/s; closed: 0
-	VUs        int              `json:"vus"`        // workers that ran (open: pre-allocated and added)
-	Requests   int64            `json:"requests"`   // answered or failed; not dropped
-	RPS        float64          `json:"rps"`        // Requests / DurationS
-	Dropped    int64            `json:"dropped"`    // open model: iterations with no free VU
-	LatencyMs  Latency          `json:"latency_ms"` // open: from the intended start; closed: from the send
-	Status     map[string]int64 `json:"status"`     // by status code; "0" is a failed request
-	Errors     int64            `json:"errors"`     // failed, or a status not in the op's expect
-	ErrorRate  float64          `json:"error_rate"`
-	Cache      Cache            `json:"cache"` // GETs, by Cache-Status
-	Thresholds []Threshold      `json:"thresholds"`
-	Passed     bool             `json:"passed"`
-	Go         string           `json:"go"`
-	CPU        string           `json:"cpu"`
-	Cores      int              `json:"cores"`
+	loadtest.Result
 
-	// For the report only.
 	interrupted bool     // a signal cut the run short: no result, only what was measured
 	untiered    int64    // GETs answered by a hit that names no tier; in HitRatio, with no key of their own
 	service     Latency  // from the send, whatever the model; within 3%
@@ -56,54 +36,32 @@ type Summary struct {
 	hist        *hdrhistogram.Histogram
 }
 
-// Latency holds percentiles in milliseconds.
-type Latency struct {
-	P50  float64 `json:"p50"`
-	P90  float64 `json:"p90"`
-	P95  float64 `json:"p95"`
-	P99  float64 `json:"p99"`
-	P999 float64 `json:"p999"`
-	Max  float64 `json:"max"`
-}
-
-// Cache counts GETs by the tier their Cache-Status names. A hit that
-// names no tier has no key of its own (the schema is bench/cmd/report's)
-// but counts in HitRatio, and the report prints it.
-type Cache struct {
-	L1       int64   `json:"l1"`
-	L2       int64   `json:"l2"`
-	Miss     int64   `json:"miss"`
-	HitRatio float64 `json:"hit_ratio"` // hits (L1, L2 and no tier named) / (hits + misses); 0 without either
-}
-
-// Threshold is one limit of the scenario and whether the run met it:
-// Value <= Limit. They are p95_ms, p99_ms, max_error_rate and, in the open
-// model only, dropped_rate: dropped / (requests + dropped), held to the
-// scenario's max_error_rate (the closed model drops nothing).
-type Threshold struct {
-	Name  string  `json:"name"`
-	Limit float64 `json:"limit"`
-	Value float64 `json:"value"`
-	OK    bool    `json:"ok"`
-}
+// The parts of a Result, by their short names.
+type (
+	Latency   = loadtest.Latency
+	Threshold = loadtest.Threshold
+)
 
 // summary merges the workers' histograms and counters. It runs after the
 // workers have stopped.
 func (g *generator) summary() Summary {
 	cfg := g.cfg
 	s := Summary{
-		Scenario: cfg.scenario.Name,
-		Model:    cfg.model,
-		Label:    cfg.label,
-		Target:   cfg.target,
-		Started:  g.start.UTC().Format(time.RFC3339),
-		Status:   map[string]int64{},
-		Go:       runtime.Version(),
-		CPU:      cpuModel(),
-		Cores:    cores(),
-		maxVUs:   cfg.maxVUs,
-		conns:    cfg.conns,
-		hist:     newHist(),
+		Result: loadtest.Result{
+			Scenario: cfg.scenario.Name,
+			Model:    cfg.model,
+			Label:    cfg.label,
+			Target:   cfg.target,
+			Started:  g.start.UTC().Format(time.RFC3339),
+			Status:   map[string]int64{},
+			Cache:    &loadtest.Cache{},
+			Go:       runtime.Version(),
+			CPU:      cpuModel(),
+			Cores:    cores(),
+		},
+		maxVUs: cfg.maxVUs,
+		conns:  cfg.conns,
+		hist:   newHist(),
 	}
 	if cfg.model == modelOpen {
 		s.Rate = cfg.rate
