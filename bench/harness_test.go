@@ -357,19 +357,29 @@ type l1Tier interface {
 // when entries is negative; an otter tier if otter is set, else ristretto.
 func newL1(tb testing.TB, entries int, useOtter bool) l1Tier {
 	tb.Helper()
+	maxBytes, counters := int64(64<<20), int64(0)
+	switch {
+	case entries < 0:
+	case useOtter:
+		maxBytes = otterBytes(entries)
+	default:
+		maxBytes, counters = l1Bytes(entries)
+	}
+	return newL1Tier(tb, useOtter, maxBytes, counters)
+}
+
+// newL1Tier returns an otter or a ristretto L1 of maxBytes, as
+// cmd/tiercache makes it; counters sizes ristretto's admission sketch, 0
+// for its default.
+func newL1Tier(tb testing.TB, useOtter bool, maxBytes, counters int64) l1Tier {
+	tb.Helper()
 	var (
 		l1  l1Tier
 		err error
 	)
-	switch {
-	case useOtter && entries < 0:
-		l1, err = otter.New(otter.Config{MaxBytes: 64 << 20})
-	case useOtter:
-		l1, err = otter.New(otter.Config{MaxBytes: otterBytes(entries)})
-	case entries < 0:
-		l1, err = ristretto.New(ristretto.Config{MaxBytes: 64 << 20})
-	default:
-		maxBytes, counters := l1Bytes(entries)
+	if useOtter {
+		l1, err = otter.New(otter.Config{MaxBytes: maxBytes})
+	} else {
 		l1, err = ristretto.New(ristretto.Config{MaxBytes: maxBytes, NumCounters: counters})
 	}
 	if err != nil {
@@ -379,8 +389,7 @@ func newL1(tb testing.TB, entries int, useOtter bool) l1Tier {
 }
 
 // otterBytes is the otter budget that holds n users: n entries as the
-// otter tier weighs them. otter keeps its frequency sketch outside the
-// budget.
+// otter tier weighs them.
 func otterBytes(n int) int64 {
 	return int64(n) * (entryBytes - ristretto.EntryOverhead + otter.EntryOverhead)
 }

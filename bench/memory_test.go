@@ -39,7 +39,8 @@ func memoryFill(b *testing.B, lib string, budget int) {
 	var heap, held float64
 	for range b.N {
 		before := liveHeap()
-		tier, local := newMemoryL1(b, lib, budget)
+		tier := newL1Tier(b, lib == "otter", int64(budget), 0)
+		local := core.NewLocal(tier)
 		for i := range n {
 			name := fmt.Sprintf("u%07d", i)
 			local.Fill(name, local.Begin(name), body, true, time.Hour)
@@ -57,25 +58,6 @@ func memoryFill(b *testing.B, lib string, budget int) {
 	b.ReportMetric(heap/float64(budget), "heap/budget")
 	b.ReportMetric(heap/(1<<20), "heap-MiB")
 	b.ReportMetric(held, "users-held")
-}
-
-// newMemoryL1 returns an L1 tier of lib with budget bytes, as
-// cmd/tiercache makes it, and the Local over it.
-func newMemoryL1(tb testing.TB, lib string, budget int) (l1Tier, *core.Local) {
-	tb.Helper()
-	var (
-		tier l1Tier
-		err  error
-	)
-	if lib == "otter" {
-		tier, err = otter.New(otter.Config{MaxBytes: int64(budget)})
-	} else {
-		tier, err = ristretto.New(ristretto.Config{MaxBytes: int64(budget)})
-	}
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return tier, core.NewLocal(tier)
 }
 
 // liveHeap is the heap in use after a full collection.
