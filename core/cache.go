@@ -166,10 +166,8 @@ func (c *Cache) Get(ctx context.Context, name string) (Result, error) {
 	}
 	c.stats.l1Misses.Add(1)
 	name = strings.Clone(name) // kept by the flight beyond this call
-	// ran tells whether this caller's load ran, or another caller's.
-	ran := false
 	load := func() (r any, err error) {
-		ran = true
+		c.stats.flights.Add(1)
 		// singleflight re-panics a load's panic in a new goroutine (DoChan)
 		// or in every caller (Do): turn it into an error here.
 		defer func() {
@@ -183,18 +181,11 @@ func (c *Cache) Get(ctx context.Context, name string) (Result, error) {
 		// ctx cannot end, so the caller may as well run the load: no
 		// goroutine to start and grow a stack for, on every miss.
 		r, err, _ := c.flight.Do(name, load)
-		if !ran {
-			c.stats.coalesced.Add(1)
-		}
 		return r.(Result), err
 	}
 	ch := c.flight.DoChan(name, load)
 	select {
 	case r := <-ch:
-		// The flight's goroutine set ran before it sent r.
-		if !ran {
-			c.stats.coalesced.Add(1)
-		}
 		return r.Val.(Result), r.Err
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
@@ -406,18 +397,21 @@ type counters struct {
 	l1Hits, l1Misses           atomic.Uint64
 	l2Hits, l2Misses, l2Errors atomic.Uint64
 	storeLoads, storeErrors    atomic.Uint64
-	coalesced                  atomic.Uint64
+	flights                    atomic.Uint64 // loads run; each L1 miss ran one or joined one
 }
 
 // Stats returns the counters since New.
 func (c *Cache) Stats() Stats {
 	s := &c.stats
+	// Each flight counts after the miss of the caller that runs it, so
+	// reading flights first keeps it at most the misses read next.
+	flights := s.flights.Load()
 	st := Stats{
 		L1Hits: s.l1Hits.Load(), L1Misses: s.l1Misses.Load(),
 		L2Hits: s.l2Hits.Load(), L2Misses: s.l2Misses.Load(), L2Errors: s.l2Errors.Load(),
 		StoreLoads: s.storeLoads.Load(), StoreErrors: s.storeErrors.Load(),
-		Coalesced: s.coalesced.Load(),
 	}
+	st.Coalesced = st.L1Misses - flights
 	if c.outbox != nil {
 		st.Queued = uint64(c.outbox.len())
 	}
