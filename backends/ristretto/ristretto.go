@@ -25,7 +25,7 @@ import (
 // EntryOverhead is the bookkeeping cost charged per entry besides its key and
 // value bytes: ristretto's item, its map slots, the TTL bucket entry and the
 // value's slice header and size class. It is measured, not derived: with
-// it, a tier filled with four times the users it holds keeps 0.96-1.02× its
+// it, a tier filled with four times the users it holds keeps 0.95-1.02× its
 // MaxBytes in heap at 16, 32 and 64 MiB (bench BenchmarkL1Memory, user
 // entries of about 70 bytes). Go maps grow in steps, so the ratio moves
 // with the budget and the entry size.
