@@ -211,19 +211,35 @@ func (c *Cache) load(ctx context.Context, name string) (Result, error) {
 	// L2 may still hold the value that write replaced.
 	queued := c.outbox != nil && c.outbox.has(name)
 	useL2 := c.shared != nil && !queued // and, once asked, L2 answered
+	l2Missed := false                   // L2 answered that it holds nothing for name
+	rejected := false                   // L2 held a value this cache does not write
 	if useL2 {
 		v, ok, err := c.shared.Get(ctx, name)
 		switch {
 		case err != nil:
 			c.stats.l2Errors.Add(1)
 			useL2 = false
-		case ok:
+		case ok && bytes.Equal(v, Tombstone):
+			// A delete's tombstone keeps fills that loaded before the
+			// delete out of L2; it does not answer reads. "Not found" comes
+			// from the store, so a tombstone set by hand over a user that
+			// exists answers nothing (the write below repairs it).
+			c.stats.l2Misses.Add(1)
+			l2Missed = true
+		case ok && validBody(name, v):
 			c.stats.l2Hits.Add(1)
-			found := !bytes.Equal(v, Tombstone)
-			c.local.Fill(name, ticket, v, found, c.ttl(found, c.cfg.TTL))
-			return answer(v, found, SourceL2)
+			c.local.Fill(name, ticket, v, true, c.ttl(true, c.cfg.TTL))
+			return answer(v, true, SourceL2)
+		case ok:
+			// Not a value this cache writes: read the store, and the write
+			// below repairs L2.
+			c.stats.l2Rejected.Add(1)
+			rejected = true
+			c.cfg.Logger.Warn("L2 holds a value this cache did not write: serving the store's and repairing L2",
+				"key", name, "bytes", len(v))
 		default:
 			c.stats.l2Misses.Add(1)
+			l2Missed = true
 		}
 	}
 
@@ -247,15 +263,23 @@ func (c *Cache) load(ctx context.Context, name string) (Result, error) {
 		// A write of name, a FLUSHALL or a lost connection came while we
 		// loaded. After a FLUSHALL, Redis no longer knows the newer version
 		// that would refuse our older one: leave the fill to the next read.
+	case useL2 && l2Missed && !found:
+		// A "not found" stays out of L2, so that a flood of unknown names
+		// costs the shared tier nothing. L1 may keep it: the L2 read that
+		// missed made L2 report the next change of name to this process,
+		// and nothing of ours ends that (no L2 write follows). A
+		// registration anywhere therefore drops the entry, or, if it came
+		// after the ticket, makes Fill refuse it.
+		c.local.Fill(name, ticket, val, false, c.ttl(false, c.cfg.TTL))
 	case useL2:
 		// No L1 fill: our own L2 write ends this process's tracking of name,
 		// so an L1 entry would not hear of the next write. The next read
 		// fills L1 from L2. The write carries the loaded version, so it
-		// never replaces a newer write; a "not found" carries the store's
-		// latest version, so it also replaces an older value that a lost
-		// write left behind.
-		if _, err := c.shared.SetVersion(ctx, name, val, u.Version, c.ttl(found, c.cfg.TTL)); err != nil {
+		// never replaces a newer write.
+		if repaired, err := c.setL2(ctx, name, val, u.Version, found); err != nil {
 			c.stats.l2Errors.Add(1)
+		} else if repaired && !rejected {
+			c.stats.l2Rejected.Add(1)
 		}
 	case c.shared == nil:
 		c.local.Fill(name, ticket, val, found, c.ttl(found, c.cfg.TTL))
@@ -263,6 +287,48 @@ func (c *Cache) load(ctx context.Context, name string) (Result, error) {
 		c.local.Fill(name, ticket, val, found, c.ttl(found, c.cfg.DegradedTTL))
 	}
 	return answer(val, found, SourceStore)
+}
+
+// setL2 writes val, the state of name at version, into L2.
+//
+// When L2 refuses because it holds a higher version, the store decides
+// whether that version is real. Either the store has a write of name at
+// that version or later (L2 already holds something newer than val, and
+// that write's own publish takes care of the rest), or no write of the
+// store ever gave it: a value set by hand, or left by a store that was
+// recreated or restored from a backup and counts from lower versions. The
+// second kind is replaced with what the store holds now, so an acknowledged
+// write always ends up in L2, whatever L2 held; setL2 then reports that it
+// repaired L2.
+func (c *Cache) setL2(ctx context.Context, name string, val []byte, version uint64, found bool) (repaired bool, err error) {
+	stored, held, err := c.shared.SetVersion(ctx, name, val, version, c.ttl(found, c.cfg.TTL))
+	if err != nil || stored || held <= version {
+		return false, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, c.cfg.StoreTimeout)
+	u, err := c.store.Get(sctx, name)
+	cancel()
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return false, err
+	}
+	if u.Version >= held {
+		return false, nil
+	}
+	c.cfg.Logger.Warn("L2 holds a version that no write of the store gave: replacing it with the store's",
+		"key", name, "l2_version", held, "store_version", u.Version)
+	found = err == nil
+	val = Tombstone
+	if found {
+		val = u.AppendJSON(nil)
+	}
+	ttl := c.ttl(found, c.cfg.TTL)
+	replaced, err := c.shared.Replace(ctx, name, val, u.Version, held, ttl)
+	if err != nil || replaced {
+		return replaced, err
+	}
+	// L2 changed since SetVersion refused: let the versions decide again.
+	_, _, err = c.shared.SetVersion(ctx, name, val, u.Version, ttl)
+	return false, err
 }
 
 // ttl returns the jittered TTL for an entry: the negative TTL for "not
@@ -339,8 +405,11 @@ func (c *Cache) publish(ctx context.Context, name string, val []byte, version ui
 	if c.shared == nil {
 		return
 	}
-	ttl := c.ttl(found, c.cfg.TTL)
-	if _, err := c.shared.SetVersion(context.WithoutCancel(ctx), name, val, version, ttl); err != nil {
+	repaired, err := c.setL2(context.WithoutCancel(ctx), name, val, version, found)
+	if repaired {
+		c.stats.l2Rejected.Add(1)
+	}
+	if err != nil {
 		c.stats.l2Errors.Add(1)
 		// Queued before the write is acknowledged, so every later read here
 		// goes to the store until the retry lands. A read that began after
@@ -365,7 +434,10 @@ func (c *Cache) republish(key string) error {
 	if found {
 		val = u.AppendJSON(nil)
 	}
-	_, err = c.shared.SetVersion(context.Background(), key, val, u.Version, c.ttl(found, c.cfg.TTL))
+	repaired, err := c.setL2(context.Background(), key, val, u.Version, found)
+	if repaired {
+		c.stats.l2Rejected.Add(1)
+	}
 	return err
 }
 
@@ -385,7 +457,11 @@ func (c *Cache) Ready(ctx context.Context) (l2 string, storeErr error) {
 type Stats struct {
 	L1Hits, L1Misses           uint64
 	L2Hits, L2Misses, L2Errors uint64
-	StoreLoads, StoreErrors    uint64
+	// L2Rejected counts values that L2 held wrongly: read values that this
+	// cache does not write, and versions that no write of the store gave.
+	// Each was answered from the store and replaced in L2.
+	L2Rejected              uint64
+	StoreLoads, StoreErrors uint64
 	// Coalesced counts callers that took another caller's load instead of
 	// their own.
 	Coalesced uint64
@@ -396,6 +472,7 @@ type Stats struct {
 type counters struct {
 	l1Hits, l1Misses           atomic.Uint64
 	l2Hits, l2Misses, l2Errors atomic.Uint64
+	l2Rejected                 atomic.Uint64
 	storeLoads, storeErrors    atomic.Uint64
 	flights                    atomic.Uint64 // loads run; each L1 miss ran one or joined one
 }
@@ -408,7 +485,7 @@ func (c *Cache) Stats() Stats {
 	flights := s.flights.Load()
 	st := Stats{
 		L1Hits: s.l1Hits.Load(), L1Misses: s.l1Misses.Load(),
-		L2Hits: s.l2Hits.Load(), L2Misses: s.l2Misses.Load(), L2Errors: s.l2Errors.Load(),
+		L2Hits: s.l2Hits.Load(), L2Misses: s.l2Misses.Load(), L2Errors: s.l2Errors.Load(), L2Rejected: s.l2Rejected.Load(),
 		StoreLoads: s.storeLoads.Load(), StoreErrors: s.storeErrors.Load(),
 	}
 	st.Coalesced = st.L1Misses - flights

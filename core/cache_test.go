@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -67,7 +68,10 @@ func (*downShared) Get(context.Context, string) ([]byte, bool, error) {
 	return nil, false, ErrUnavailable
 }
 func (*downShared) Set(context.Context, string, []byte, time.Duration) error { return ErrUnavailable }
-func (*downShared) SetVersion(context.Context, string, []byte, uint64, time.Duration) (bool, error) {
+func (*downShared) SetVersion(context.Context, string, []byte, uint64, time.Duration) (bool, uint64, error) {
+	return false, 0, ErrUnavailable
+}
+func (*downShared) Replace(context.Context, string, []byte, uint64, uint64, time.Duration) (bool, error) {
 	return false, ErrUnavailable
 }
 func (*downShared) Status() string { return "degraded" }
@@ -239,12 +243,26 @@ func (f *flakyShared) Get(ctx context.Context, key string) ([]byte, bool, error)
 	return f.mapTier.Get(ctx, key)
 }
 
-func (f *flakyShared) SetVersion(ctx context.Context, key string, val []byte, version uint64, ttl time.Duration) (bool, error) {
+func (f *flakyShared) SetVersion(ctx context.Context, key string, val []byte, version uint64, ttl time.Duration) (bool, uint64, error) {
+	if f.down.Load() {
+		return false, 0, ErrUnavailable
+	}
+	f.mu.Lock()
+	if cur := f.m[key]; cur != nil && (f.versions[key] > version || f.versions[key] == version && bytes.Equal(cur, val)) {
+		f.mu.Unlock()
+		return false, f.versions[key], nil
+	}
+	f.versions[key] = version
+	f.mu.Unlock()
+	return true, 0, f.mapTier.Set(ctx, key, val, ttl)
+}
+
+func (f *flakyShared) Replace(ctx context.Context, key string, val []byte, version, held uint64, ttl time.Duration) (bool, error) {
 	if f.down.Load() {
 		return false, ErrUnavailable
 	}
 	f.mu.Lock()
-	if f.versions[key] >= version && f.m[key] != nil {
+	if f.m[key] == nil || f.versions[key] != held {
 		f.mu.Unlock()
 		return false, nil
 	}
@@ -262,7 +280,7 @@ func TestFailedL2WritesAreRetried(t *testing.T) {
 	store := &versionedStore{users: map[string]User{"kiran": {Name: "kiran", Email: "old@example.com", Version: 1}}, next: 2}
 	c, _ := newCache(t, Config{Store: store, Shared: l2, RetryInterval: time.Millisecond})
 	ctx := context.Background()
-	if _, err := l2.SetVersion(ctx, "kiran", User{Name: "kiran", Email: "old@example.com"}.AppendJSON(nil), 1, time.Hour); err != nil {
+	if _, _, err := l2.SetVersion(ctx, "kiran", User{Name: "kiran", Email: "old@example.com"}.AppendJSON(nil), 1, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 

@@ -1,7 +1,9 @@
 package core
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 	"unicode/utf8"
@@ -31,6 +33,11 @@ type User struct {
 	Version uint64
 }
 
+// MaxBodyBytes bounds a rendered user read from L2: the longest valid one,
+// a 64-byte name and a 254-byte email with every byte escaped, is well
+// under it. A larger value is not served or kept (see Cache.Get).
+const MaxBodyBytes = 4 << 10
+
 // AppendJSON appends the rendered JSON of u, {"email":…,"username":…}, with
 // keys in sorted order and without HTML escaping.
 func (u User) AppendJSON(dst []byte) []byte {
@@ -39,6 +46,30 @@ func (u User) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `,"username":`...)
 	dst = AppendJSONString(dst, u.Name)
 	return append(dst, '}')
+}
+
+// validBody reports whether v, read from L2 under name, is a user that this
+// package stores there: byte for byte the AppendJSON of a user called name,
+// at most MaxBodyBytes long. A value set by hand or by another program
+// fails, so it is never served under another user's name, as a body that is
+// not JSON, or at any size.
+func validBody(name string, v []byte) bool {
+	const head, mid = `{"email":`, `,"username":`
+	if len(v) > MaxBodyBytes || !bytes.HasPrefix(v, []byte(head)) {
+		return false
+	}
+	i := bytes.LastIndex(v, []byte(mid))
+	if i < len(head) {
+		return false
+	}
+	var email string
+	if json.Unmarshal(v[len(head):i], &email) != nil {
+		return false
+	}
+	// Rendering again rejects what Unmarshal forgave: invalid UTF-8 (made
+	// U+FFFD), escapes that AppendJSON does not write, another name.
+	var buf [512]byte
+	return bytes.Equal(v, User{Name: name, Email: email}.AppendJSON(buf[:0]))
 }
 
 // AppendJSONString appends s as a JSON string. Like encoding/json with
@@ -137,16 +168,27 @@ type Tier interface {
 
 // Shared is the tier that all instances share (L2). Besides Tier's rules:
 // it reports every change of a key that this process read through it to the
-// Invalidator it was built with, and its writes return only after this
+// Invalidator it was built with, from the read until at least the first
+// change (a miss read through it counts: a "not found" kept in L1 hears of
+// the registration that ends it), and its writes return only after this
 // process has processed the invalidation that the write caused.
 type Shared interface {
 	Tier
 	// SetVersion stores val under key for ttl unless key holds a value
-	// stored with a version ≥ version, atomically; it reports whether it
-	// stored. A value stored by Tier.Set has version 0. Writes that reach
-	// L2 out of order (two writers, a delayed retry, a fill that loaded
-	// before a write) thus leave the newest value in place.
-	SetVersion(ctx context.Context, key string, val []byte, version uint64, ttl time.Duration) (bool, error)
+	// stored with a higher version, or the same version and the same value,
+	// atomically. It reports whether it stored and, when it did not, the
+	// version that key holds. A value stored by Tier.Set has version 0.
+	// Writes that reach L2 out of order (two writers, a delayed retry, a
+	// fill that loaded before a write) thus leave the newest value in
+	// place. One version with two values cannot come from one store, so
+	// the newcomer wins: the held value came from another store that used
+	// the same keys, or from a hand.
+	SetVersion(ctx context.Context, key string, val []byte, version uint64, ttl time.Duration) (stored bool, held uint64, err error)
+	// Replace stores val with version under key for ttl if key holds a value
+	// of version held, atomically, and reports whether it stored. It repairs
+	// a value whose version no write of the store gave: one set by hand, or
+	// left by a store that was recreated or restored from a backup.
+	Replace(ctx context.Context, key string, val []byte, version, held uint64, ttl time.Duration) (bool, error)
 	// Status is "ok" while the tier serves and "degraded" while it is
 	// unreachable (its breaker is open).
 	Status() string

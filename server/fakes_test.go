@@ -61,15 +61,27 @@ func (f *fakeShared) Set(_ context.Context, key string, val []byte, _ time.Durat
 	return nil
 }
 
-// SetVersion stores val unless key holds a value of a version ≥ version.
-func (f *fakeShared) SetVersion(_ context.Context, key string, val []byte, version uint64, _ time.Duration) (bool, error) {
+// SetVersion stores val unless key holds a higher version or this value.
+func (f *fakeShared) SetVersion(_ context.Context, key string, val []byte, version uint64, _ time.Duration) (bool, uint64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if _, ok := f.m[key]; ok && f.versions[key] >= version {
-		return false, nil
+	if cur, ok := f.m[key]; ok && (f.versions[key] > version || f.versions[key] == version && bytes.Equal(cur, val)) {
+		return false, f.versions[key], nil
 	}
 	f.m[strings.Clone(key)] = bytes.Clone(val)
 	f.versions[strings.Clone(key)] = version
+	return true, 0, nil
+}
+
+// Replace stores val if key holds version held.
+func (f *fakeShared) Replace(_ context.Context, key string, val []byte, version, held uint64, _ time.Duration) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.m[key]; !ok || f.versions[key] != held {
+		return false, nil
+	}
+	f.m[key] = bytes.Clone(val)
+	f.versions[key] = version
 	return true, nil
 }
 

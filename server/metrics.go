@@ -27,6 +27,8 @@ var metrics = []metric{
 	{"tiercache_l2_reads_total", "", "", `{result="miss"}`, func(s core.Stats) uint64 { return s.L2Misses }},
 	{"tiercache_l2_errors_total", "L2 reads and writes that failed.", "counter",
 		"", func(s core.Stats) uint64 { return s.L2Errors }},
+	{"tiercache_l2_rejected_total", "Values L2 held wrongly (not what this cache writes, or a version no store write gave); each was answered from the store and replaced.", "counter",
+		"", func(s core.Stats) uint64 { return s.L2Rejected }},
 	{"tiercache_store_loads_total", "Reads that went to the store.", "counter",
 		"", func(s core.Stats) uint64 { return s.StoreLoads }},
 	{"tiercache_store_errors_total", "Store reads that failed.", "counter",

@@ -1,24 +1,36 @@
 // Package redis is the shared L2 tier on Redis, through rueidis with
 // server-assisted client-side caching.
 //
-// Reads use DoCache, so rueidis keeps a small local copy of each value and
-// Redis tracks the key for this connection (OPTIN tracking). When any client
-// changes a tracked key, or it expires, Redis pushes an invalidation; the
-// tier strips the key prefix and hands the key to the core.Invalidator (the
-// L1). A lost connection or FLUSHALL arrives as Invalidate(nil).
+// Reads use DoCache, so rueidis keeps a small local copy of each value. Each
+// connection turns on broadcast tracking of the key prefix (CLIENT TRACKING
+// ON PREFIX p BCAST): when any client changes a key under the prefix, or it
+// expires, Redis pushes an invalidation to every instance; the tier strips
+// the prefix and hands the key to the core.Invalidator (the L1). A lost
+// connection or FLUSHALL arrives as Invalidate(nil). Broadcast rather than
+// per-key (OPTIN) tracking because OPTIN makes Redis remember every key each
+// client read, misses included, about 100 bytes each: a flood of lookups
+// of unknown names would grow Redis by 20 MB per 200,000 names.
 //
 // # Read-your-writes
 //
-// Redis sends a client the invalidation for its own write after the write's
-// reply, so a read issued right after a write could still be served the old
-// value from rueidis' local copy. Each write is therefore sent together with
-// a read of the same key as a barrier on the same connection: the barrier's
-// reply comes after the invalidation push, and rueidis processes a
-// connection's messages in order, so when a write (SetVersion, Set, Del)
-// returns, this process has dropped the old value from both rueidis and L1. This needs the
-// write and the tracked reads on one connection: the tier uses one
-// connection per Redis node (PipelineMultiplex -1), which auto-pipelining
-// keeps busy enough for an L2.
+// Redis queues a broadcast invalidation at the end of the event-loop pass
+// that ran the write, after the replies of that pass, so a read issued right
+// after a write could still be served the old value from rueidis' local
+// copy. Each write is therefore followed, once its reply is back, by a read
+// of the same key on the same connection as a barrier: the barrier's reply
+// comes after the invalidation push, and rueidis processes a connection's
+// messages in order, so when a write (SetVersion, Replace, Set, Del)
+// returns, this process has dropped the old value from both rueidis and L1.
+// This needs the write and the tracked reads on one connection: the tier
+// uses one connection per Redis node (PipelineMultiplex -1), which
+// auto-pipelining keeps busy enough for an L2.
+//
+// # Values
+//
+// A value is {"v":VERSION,"d":VAL}. The SetVersion and Replace scripts read
+// only the first 64 bytes of what a key holds to find its version, so a
+// huge value set by hand costs them no copy; a value without that head is
+// not one of ours and any write replaces it.
 //
 // # Failures
 //

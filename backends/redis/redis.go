@@ -36,6 +36,11 @@ type Config struct {
 	// LocalTTL caps how long rueidis keeps a local copy; Redis' own TTL
 	// caps it too. Default 1h.
 	LocalTTL time.Duration
+	// MaxValueBytes bounds what Get reads of a value: a longer one, which
+	// only a hand or another program can have set, is read up to that
+	// length and returned as it is, so that the caller rejects it, without
+	// transferring or keeping megabytes. Default core.MaxBodyBytes.
+	MaxValueBytes int
 	// BreakerThreshold is the number of consecutive failed calls that opens
 	// the breaker. Default 3.
 	BreakerThreshold int
@@ -90,6 +95,9 @@ func New(cfg Config) (*Tier, error) {
 	if cfg.LocalBytes == 0 {
 		cfg.LocalBytes = 8 << 20
 	}
+	if cfg.MaxValueBytes <= 0 {
+		cfg.MaxValueBytes = core.MaxBodyBytes
+	}
 	if cfg.BreakerThreshold == 0 {
 		cfg.BreakerThreshold = 3
 	}
@@ -105,6 +113,7 @@ func New(cfg Config) (*Tier, error) {
 	opt.Dialer = net.Dialer{Timeout: time.Second, KeepAlive: cfg.KeepAlive}
 	opt.ConnWriteTimeout = cfg.ConnWriteTimeout
 	opt.OnInvalidations = t.onInvalidations
+	opt.ClientTrackingOptions = []string{"PREFIX", cfg.Prefix, "BCAST"}
 
 	client, err := rueidis.NewClient(opt)
 	switch {
@@ -184,17 +193,35 @@ func unwrap(v []byte) ([]byte, bool) {
 	return v[i+len(dataField) : len(v)-1], true
 }
 
+// heldVersion is the Lua that sets v to the version of the value under
+// KEYS[1], as decimal digits without leading zeros, or to nil for a value
+// that this package did not write (no {"v":N, head within its first 64
+// bytes, or N past 2^64-1). It reads only that head: a value of megabytes
+// set by hand must not cost the script a copy of it.
+const heldVersion = `
+local v = string.match(redis.call('GETRANGE', KEYS[1], 0, 63), '^{"v":0*(%d-%d),')
+if v and (#v > 20 or (#v == 20 and v > '18446744073709551615')) then v = nil end
+`
+
 // setVersionScript stores ARGV[2] with a PX of ARGV[3] unless the key holds
-// a value with a version ≥ ARGV[1]. Versions are compared as decimal
-// strings (longer is larger), since Lua numbers lose integers past 2^53.
-// A value that this package did not write is replaced.
+// a value with a version above ARGV[1], or ARGV[2] itself; then it returns
+// the version held. Versions are compared as decimal strings (longer is
+// larger), since Lua numbers lose integers past 2^53. A value that this
+// package did not write is replaced, and so is another value of the same
+// version: one store never gives one version two values.
 const setVersionScript = `
-local cur = redis.call('GET', KEYS[1])
-if cur then
-  local v = string.match(cur, '^{"v":(%d+),')
-  local new = ARGV[1]
-  if v and (#v > #new or (#v == #new and v >= new)) then return 0 end
+local new = ARGV[1]` + heldVersion + `
+if v and (#v > #new or (#v == #new and v > new) or
+    (v == new and redis.call('STRLEN', KEYS[1]) == #ARGV[2] and redis.call('GET', KEYS[1]) == ARGV[2])) then
+  return v
 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return false`
+
+// replaceScript stores ARGV[2] with a PX of ARGV[3] if the key holds a
+// value of version ARGV[4], and returns 1; else 0.
+const replaceScript = heldVersion + `
+if v ~= ARGV[4] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1`
 
@@ -206,17 +233,23 @@ func (t *Tier) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
 	defer cancel()
-	cmd := t.client.B().Get().Key(t.cfg.Prefix + key).Cache()
+	// GETRANGE rather than GET bounds the read. It answers "" for a
+	// missing key, and no value of ours is empty.
+	limit := int64(len(valuePrefix) + 20 + len(dataField) + t.cfg.MaxValueBytes + 1)
+	cmd := t.client.B().Getrange().Key(t.cfg.Prefix + key).Start(0).End(limit - 1).Cache()
 	v, err := t.client.DoCache(ctx, cmd, t.cfg.LocalTTL).AsBytes()
-	if rueidis.IsRedisNil(err) {
-		t.succeeded()
-		return nil, false, nil
-	}
 	if err = t.result(err); err != nil {
 		return nil, false, fmt.Errorf("redis: cannot get: %w", err)
 	}
-	val, ok := unwrap(v)
-	return val, ok, nil
+	if len(v) == 0 {
+		return nil, false, nil
+	}
+	if val, ok := unwrap(v); ok && int64(len(v)) < limit {
+		return val, true, nil
+	}
+	// Not a value of ours, or longer than any: returned as it is (at most
+	// limit bytes), for the caller to reject; any write replaces it.
+	return v, true, nil
 }
 
 // Set stores val under key for ttl with version 0, replacing any value.
@@ -226,12 +259,38 @@ func (t *Tier) Set(ctx context.Context, key string, val []byte, ttl time.Duratio
 	return err
 }
 
-// SetVersion stores val under key for ttl unless key holds a version ≥
-// version, atomically (a Lua script).
-func (t *Tier) SetVersion(ctx context.Context, key string, val []byte, version uint64, ttl time.Duration) (bool, error) {
+// SetVersion stores val under key for ttl unless key holds a higher
+// version or this very value, atomically (a Lua script); else it returns
+// the version held.
+func (t *Tier) SetVersion(ctx context.Context, key string, val []byte, version uint64, ttl time.Duration) (bool, uint64, error) {
 	k := t.cfg.Prefix + key
 	cmd := t.client.B().Eval().Script(setVersionScript).Numkeys(1).Key(k).
 		Arg(strconv.FormatUint(version, 10), wrap(val, version), strconv.FormatInt(ttl.Milliseconds(), 10)).Build()
+	r, err := t.write(ctx, k, cmd)
+	if err != nil {
+		return false, 0, err
+	}
+	held, err := r.ToString()
+	if rueidis.IsRedisNil(err) {
+		return true, 0, nil
+	}
+	if err != nil {
+		return false, 0, fmt.Errorf("redis: SetVersion script answered %v", err)
+	}
+	v, err := strconv.ParseUint(held, 10, 64)
+	if err != nil {
+		return false, 0, fmt.Errorf("redis: SetVersion script answered %q", held)
+	}
+	return false, v, nil
+}
+
+// Replace stores val with version under key for ttl if key holds version
+// held, atomically (a Lua script).
+func (t *Tier) Replace(ctx context.Context, key string, val []byte, version, held uint64, ttl time.Duration) (bool, error) {
+	k := t.cfg.Prefix + key
+	cmd := t.client.B().Eval().Script(replaceScript).Numkeys(1).Key(k).
+		Arg(strconv.FormatUint(version, 10), wrap(val, version), strconv.FormatInt(ttl.Milliseconds(), 10),
+			strconv.FormatUint(held, 10)).Build()
 	r, err := t.write(ctx, k, cmd)
 	if err != nil {
 		return false, err
@@ -255,17 +314,24 @@ func (t *Tier) write(ctx context.Context, key string, cmd rueidis.Completed) (ru
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
 	defer cancel()
-	rs := t.client.DoMulti(ctx, cmd, t.client.B().Exists().Key(key).Build())
-	// Both must succeed: without the barrier's answer, this process may not
-	// yet have dropped the old value.
-	err := rs[1].Error()
+	r := t.client.Do(ctx, cmd)
+	err := r.Error()
+	if rueidis.IsRedisNil(err) { // a script's false
+		err = nil
+	}
 	if err == nil {
-		err = rs[0].Error()
+		// The barrier goes out after the write's reply came back: Redis
+		// queues a BCAST invalidation at the end of the event-loop pass
+		// that ran the write, after that pass's replies, so a barrier
+		// pipelined with the write could be answered before the push.
+		// Without the barrier's answer, this process may not yet have
+		// dropped the old value.
+		err = t.client.Do(ctx, t.client.B().Exists().Key(key).Build()).Error()
 	}
 	if err = t.result(err); err != nil {
 		return rueidis.RedisResult{}, fmt.Errorf("redis: cannot write: %w", err)
 	}
-	return rs[0], nil
+	return r, nil
 }
 
 // result feeds the breaker with the outcome of a call. Redis error replies

@@ -140,19 +140,21 @@ func TestShared(t *testing.T, newShared func(t *testing.T) core.Shared) {
 			val     string
 			version uint64
 			stored  bool
+			held    uint64 // when not stored
 			holds   string
 		}{
-			{"v5", 5, true, "v5"},     // empty key
-			{"v3", 3, false, "v5"},    // older: a delayed write
-			{"v5bis", 5, false, "v5"}, // same version: a retry
-			{"v12", 12, true, "v12"},  // newer; 12 > 5 also as numbers, not only as strings
-			{"v100000000000000000", 100000000000000000, true, "v100000000000000000"}, // past 2^53
-			{"v99999999999999999", 99999999999999999, false, "v100000000000000000"},
+			{"v5", 5, true, 0, "v5"},       // empty key
+			{"v3", 3, false, 5, "v5"},      // older: a delayed write
+			{"v5", 5, false, 5, "v5"},      // same version and value: a retry
+			{"v5bis", 5, true, 0, "v5bis"}, // same version, another value: another store's
+			{"v12", 12, true, 0, "v12"},    // newer; 12 > 5 also as numbers, not only as strings
+			{"v100000000000000000", 100000000000000000, true, 0, "v100000000000000000"}, // past 2^53
+			{"v99999999999999999", 99999999999999999, false, 100000000000000000, "v100000000000000000"},
 		}
 		for _, st := range steps {
-			stored, err := s.SetVersion(ctx, "k", []byte(st.val), st.version, time.Minute)
-			if err != nil || stored != st.stored {
-				t.Fatalf("SetVersion(%q, %d) = %v, %v; want %v, nil", st.val, st.version, stored, err, st.stored)
+			stored, held, err := s.SetVersion(ctx, "k", []byte(st.val), st.version, time.Minute)
+			if err != nil || stored != st.stored || !stored && held != st.held {
+				t.Fatalf("SetVersion(%q, %d) = %v, %d, %v; want %v, %d, nil", st.val, st.version, stored, held, err, st.stored, st.held)
 			}
 			if v, ok, err := s.Get(ctx, "k"); err != nil || !ok || string(v) != st.holds {
 				t.Fatalf("after SetVersion(%q, %d): Get = %q, %v, %v; want %q", st.val, st.version, v, ok, err, st.holds)
@@ -162,8 +164,37 @@ func TestShared(t *testing.T, newShared func(t *testing.T) core.Shared) {
 		if err := s.Set(ctx, "k", []byte("blind"), time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		if stored, err := s.SetVersion(ctx, "k", []byte("v1"), 1, time.Minute); err != nil || !stored {
+		if stored, _, err := s.SetVersion(ctx, "k", []byte("v1"), 1, time.Minute); err != nil || !stored {
 			t.Fatalf("SetVersion over a Tier.Set value = %v, %v; want true, nil", stored, err)
+		}
+	})
+	t.Run("ReplaceOnlyTheHeldVersion", func(t *testing.T) {
+		s := newShared(t)
+		if stored, _, err := s.SetVersion(ctx, "k", []byte("bogus"), 900, time.Minute); err != nil || !stored {
+			t.Fatalf("SetVersion = %v, %v; want true, nil", stored, err)
+		}
+		steps := []struct {
+			val           string
+			version, held uint64
+			replaced      bool
+			holds         string
+		}{
+			{"v7", 7, 899, false, "bogus"}, // L2 holds another version: leave it
+			{"v7", 7, 900, true, "v7"},     // the version held: replace, even with a lower one
+			{"v6", 6, 900, false, "v7"},    // a second repair of the same value finds it gone
+		}
+		for _, st := range steps {
+			replaced, err := s.Replace(ctx, "k", []byte(st.val), st.version, st.held, time.Minute)
+			if err != nil || replaced != st.replaced {
+				t.Fatalf("Replace(%q, %d, held %d) = %v, %v; want %v, nil", st.val, st.version, st.held, replaced, err, st.replaced)
+			}
+			if v, ok, err := s.Get(ctx, "k"); err != nil || !ok || string(v) != st.holds {
+				t.Fatalf("after Replace(%q, %d, held %d): Get = %q, %v, %v; want %q", st.val, st.version, st.held, v, ok, err, st.holds)
+			}
+		}
+		// The replacement is versioned like any write.
+		if stored, held, err := s.SetVersion(ctx, "k", []byte("v3"), 3, time.Minute); err != nil || stored || held != 7 {
+			t.Fatalf("SetVersion(v3, 3) after Replace = %v, %d, %v; want false, 7, nil", stored, held, err)
 		}
 	})
 	t.Run("ReadYourWrites", func(t *testing.T) {
@@ -182,7 +213,7 @@ func TestShared(t *testing.T, newShared func(t *testing.T) core.Shared) {
 		s := newShared(t)
 		for i := range 2000 {
 			want := fmt.Sprintf("v%d", i)
-			if stored, err := s.SetVersion(ctx, "ryw", []byte(want), uint64(i+1), time.Minute); err != nil || !stored {
+			if stored, _, err := s.SetVersion(ctx, "ryw", []byte(want), uint64(i+1), time.Minute); err != nil || !stored {
 				t.Fatalf("SetVersion %d = %v, %v; want true, nil", i, stored, err)
 			}
 			if v, ok, err := s.Get(ctx, "ryw"); err != nil || !ok || string(v) != want {
