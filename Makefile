@@ -1,5 +1,5 @@
-# tiercache: `make run` serves on :5000, `make test` installs what the tests
-# need and runs them all.
+# tiercache: `make run` serves on :5000 (with a private redis-server when no
+# Redis answers), `make test` installs what the tests need and runs them all.
 
 GO        ?= go
 FUZZTIME  ?= 10s
@@ -7,9 +7,11 @@ FUZZTIME  ?= 10s
 .PHONY: run test deps check k6check unit fuzz allocs bench build clean coherence
 .PHONY: stack stack-down loadtest loadtest-all
 
-## run: serve on :5000 (embedded store in ./data; Redis at 127.0.0.1:6379 when it answers)
+## run: build bin/tiercache and serve on :5000 (embedded store in ./data); L2 is the Redis on
+## 127.0.0.1:6379, or, when none answers, a private redis-server started for the run and
+## stopped after it (files in .run/). The server is exec'd: SIGTERM to make or to it stops it.
 run:
-	$(GO) run ./cmd/tiercache
+	@GO=$(GO) exec ./internal/scripts/run.sh
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/tiercache ./cmd/tiercache

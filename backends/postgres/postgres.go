@@ -70,6 +70,10 @@ func Open(ctx context.Context, url string, cfg Config) (*Store, error) {
 	s := &Store{pool: pool, timeout: cfg.QueryTimeout}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: cannot connect: %w", err)
+	}
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, schemaLock); err != nil {
 			return err

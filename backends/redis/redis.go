@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/rueidis"
 	"github.com/tiercache/tiercache/core"
+	redacturl "github.com/tiercache/tiercache/internal/redact"
 )
 
 // Config configures a Tier. Zero values take the documented defaults.
@@ -80,9 +81,9 @@ func New(cfg Config) (*Tier, error) {
 	if cfg.Invalidator == nil {
 		return nil, errors.New("redis: Config.Invalidator is required")
 	}
-	opt, err := rueidis.ParseURL(cfg.URL)
+	opt, err := parseURL(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("redis: cannot parse URL: %w", err)
+		return nil, err
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = "tiercache:user:"
@@ -116,13 +117,14 @@ func New(cfg Config) (*Tier, error) {
 	opt.ClientTrackingOptions = []string{"PREFIX", cfg.Prefix, "BCAST"}
 
 	client, err := rueidis.NewClient(opt)
-	switch {
-	case client == nil:
+	if rerr := refused(cfg.URL, err); rerr != nil {
+		if client != nil {
+			client.Close()
+		}
+		return nil, rerr
+	}
+	if client == nil {
 		return nil, fmt.Errorf("redis: cannot connect to %s: %w", redact(cfg.URL), err)
-	case errors.Is(err, rueidis.ErrNoCache):
-		client.Close()
-		return nil, fmt.Errorf("redis: %s does not support CLIENT TRACKING (RESP3), which L1 coherence needs: %w",
-			redact(cfg.URL), err)
 	}
 	t.client = client
 	if err != nil {
@@ -137,13 +139,8 @@ func setDefault(d *time.Duration, def time.Duration) {
 	}
 }
 
-// redact drops a password from a URL for logging.
-func redact(u string) string {
-	if i, j := strings.Index(u, "://"), strings.LastIndex(u, "@"); i >= 0 && j > i {
-		return u[:i+3] + "…@" + u[j+1:]
-	}
-	return u
-}
+// redact hides the secrets of a URL for messages; see package redact.
+func redact(u string) string { return redacturl.URL(u) }
 
 // onInvalidations runs on a connection's reader goroutine: it must not
 // block and must not call Redis.

@@ -154,9 +154,3 @@ func TestDownAtStart(t *testing.T) {
 		t.Fatalf("Status = %q; want degraded", got)
 	}
 }
-
-func TestBadURL(t *testing.T) {
-	if _, err := redis.New(redis.Config{URL: "http://nope", Invalidator: &recorder{}}); err == nil {
-		t.Fatal("got nil error for an http:// URL")
-	}
-}

@@ -31,6 +31,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/rueidis"
+	"github.com/tiercache/tiercache/internal/redact"
 )
 
 const repoRoot = "../.."
@@ -126,7 +127,7 @@ func TestComposeRequiresPasswords(t *testing.T) {
 func acceptedEnv() map[string]bool {
 	var c config
 	m := map[string]bool{}
-	newFlagSet(&c, io.Discard).VisitAll(func(f *flag.Flag) { m[envName(f.Name)] = true })
+	newFlagSet(&c).VisitAll(func(f *flag.Flag) { m[envName(f.Name)] = true })
 	return m
 }
 
@@ -218,7 +219,7 @@ func TestComposeTiercacheConfig(t *testing.T) {
 		}
 		waitsHealthy(t, s, redisHost)
 		ks := fmt.Sprintf("%s/%d/%s", opt.InitAddress[0], opt.SelectDB, c.redisPrefix)
-		store := redactStore(c.store)
+		store := redact.URL(c.store)
 		if other, ok := keyspaces[ks]; ok && other != store {
 			t.Errorf("service %s: its store %s shares the Redis keyspace %s with store %s; give it another TIERCACHE_REDIS_PREFIX",
 				name, store, ks, other)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -41,9 +42,12 @@ func envName(flagName string) string {
 	return "TIERCACHE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
+// newFlagSet defines every setting on a FlagSet that prints nothing: the
+// caller reports a parse error once, and prints usage on -h.
+func newFlagSet(c *config) *flag.FlagSet {
 	fs := flag.NewFlagSet("tiercache", flag.ContinueOnError)
-	fs.SetOutput(out)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	c.l1Bytes = 64 << 20
 	c.redisLocalBytes = 8 << 20
 	c.l1Backend = choice{value: "ristretto", allowed: []string{"ristretto", "otter"}}
@@ -52,39 +56,55 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.store, "store", "bolt:./data/tiercache.db", "user store: bolt:PATH (embedded, one process), postgres://… (shared by several instances), or memory")
 	fs.Var(&c.l1Bytes, "l1-bytes", "L1 memory budget, e.g. 64MiB; 0 disables L1")
 	fs.Var(&c.l1Backend, "l1-backend", "L1 cache library: ristretto or otter (BENCHMARKS.md compares them)")
-	fs.DurationVar(&c.ttl, "ttl", time.Hour, "TTL of a cached user, ±10% jitter")
-	fs.DurationVar(&c.negativeTTL, "negative-ttl", 30*time.Second, "TTL of a cached \"not found\", ±10% jitter")
-	fs.DurationVar(&c.degradedTTL, "degraded-ttl", time.Second, "L1 TTL of entries filled while Redis is unreachable (the staleness bound across instances then)")
+	durationVar(fs, &c.ttl, "ttl", time.Hour, "TTL of a cached user, ±10% jitter")
+	durationVar(fs, &c.negativeTTL, "negative-ttl", 30*time.Second, "TTL of a cached \"not found\", ±10% jitter")
+	durationVar(fs, &c.degradedTTL, "degraded-ttl", time.Second, "L1 TTL of entries filled while Redis is unreachable (the staleness bound across instances then)")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", "tiercache:user:", "prefix of every Redis key")
-	fs.DurationVar(&c.redisTimeout, "redis-timeout", 50*time.Millisecond, "deadline of each Redis call")
+	durationVar(fs, &c.redisTimeout, "redis-timeout", 50*time.Millisecond, "deadline of each Redis call")
 	fs.Var(&c.redisLocalBytes, "redis-local-bytes", "rueidis client-side cache per connection")
-	fs.DurationVar(&c.storeTimeout, "store-timeout", 2*time.Second, "deadline of each store call")
-	fs.DurationVar(&c.readTimeout, "read-timeout", 10*time.Second, "HTTP: time to read a whole request")
-	fs.DurationVar(&c.writeTimeout, "write-timeout", 10*time.Second, "HTTP: time to write a response")
-	fs.DurationVar(&c.idleTimeout, "idle-timeout", 60*time.Second, "HTTP: keep-alive idle time")
-	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "time given to in-flight requests on SIGINT/SIGTERM")
+	durationVar(fs, &c.storeTimeout, "store-timeout", 2*time.Second, "deadline of each store call")
+	durationVar(fs, &c.readTimeout, "read-timeout", 10*time.Second, "HTTP: time to read a whole request")
+	durationVar(fs, &c.writeTimeout, "write-timeout", 10*time.Second, "HTTP: time to write a response")
+	durationVar(fs, &c.idleTimeout, "idle-timeout", 60*time.Second, "HTTP: keep-alive idle time")
+	durationVar(fs, &c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "time given to in-flight requests on SIGINT/SIGTERM")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: tiercache [flags]\n       tiercache healthcheck [-url URL]\n\n"+
-			"Serves the user API on a two-tier cache (L1 in process, L2 Redis) in front of a store.\n"+
-			"Every flag can also be set by its environment variable; the command line wins.\n\n")
-		fs.VisitAll(func(f *flag.Flag) {
-			fmt.Fprintf(out, "  -%s (%s)\n    \t%s (default %q)\n", f.Name, envName(f.Name), f.Usage, f.DefValue)
-		})
-	}
 	return fs
 }
 
+// usage lists every setting with its variable and default.
+func usage(fs *flag.FlagSet, out io.Writer) {
+	fmt.Fprintf(out, "Usage: tiercache [flags]\n       tiercache healthcheck [-url URL]\n\n"+
+		"Serves the user API on a two-tier cache (L1 in process, L2 Redis) in front of a store.\n"+
+		"Every flag can also be set by its environment variable; the command line wins.\n"+
+		"Pass URLs that carry a password by environment: a command line shows in ps.\n\n")
+	fs.VisitAll(func(f *flag.Flag) {
+		fmt.Fprintf(out, "  -%s (%s)\n    \t%s (default %q)\n", f.Name, envName(f.Name), f.Usage, f.DefValue)
+	})
+}
+
+// usageError is a command line that tiercache does not understand: main
+// prints it once, with a hint, and exits 2 (start-up errors exit 1).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() + " (tiercache -h lists the flags)" }
+
+func (e usageError) Unwrap() error { return e.err }
+
 // parseConfig reads flags from args and, for flags not on the command line,
-// from getenv.
+// from getenv. On -h it writes the usage to out and returns flag.ErrHelp; a
+// command line it cannot parse is a usageError.
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
 	var c config
-	fs := newFlagSet(&c, out)
+	fs := newFlagSet(&c)
 	if err := fs.Parse(args); err != nil {
-		return c, err
+		if errors.Is(err, flag.ErrHelp) {
+			usage(fs, out)
+			return c, err
+		}
+		return c, usageError{err}
 	}
 	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return c, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	onCommandLine := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
@@ -149,4 +169,42 @@ func (b *byteSize) String() string {
 		}
 	}
 	return strconv.FormatInt(int64(*b), 10)
+}
+
+// duration is a time.Duration flag whose default prints as it is written
+// in the README: 1h, 1m, 30s, 50ms (flag.Duration prints 1h0m0s).
+type duration struct{ d *time.Duration }
+
+func durationVar(fs *flag.FlagSet, d *time.Duration, name string, def time.Duration, usage string) {
+	*d = def
+	fs.Var(duration{d}, name, usage)
+}
+
+func (d duration) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("want a duration such as 50ms, 30s or 1h")
+	}
+	*d.d = v
+	return nil
+}
+
+func (d duration) String() string {
+	if d.d == nil {
+		return ""
+	}
+	return shortDuration(*d.d)
+}
+
+// shortDuration drops the zero minutes and seconds that Duration.String
+// spells out: 1h0m0s is 1h, 1m0s is 1m, 1h30m0s is 1h30m.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,7 +14,7 @@ import (
 // answers 200: a container healthcheck that needs no curl.
 func healthcheck(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tiercache healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // main reports a parse error once
 	listen := getenv("TIERCACHE_LISTEN")
 	if listen == "" {
 		listen = ":5000"
@@ -21,6 +22,11 @@ func healthcheck(args []string, getenv func(string) string, stdout, stderr io.Wr
 	url := fs.String("url", defaultHealthURL(listen), "health URL to ask (default from TIERCACHE_LISTEN)")
 	timeout := fs.Duration("timeout", 2*time.Second, "time to wait for the answer")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stdout, "Usage: tiercache healthcheck [flags]\n\nExits 0 when the instance answers 200, 1 otherwise.\n\n")
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+		}
 		return err
 	}
 	client := &http.Client{Timeout: *timeout}

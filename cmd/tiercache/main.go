@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -24,19 +23,53 @@ import (
 	"github.com/tiercache/tiercache/backends/redis"
 	"github.com/tiercache/tiercache/backends/ristretto"
 	"github.com/tiercache/tiercache/core"
+	"github.com/tiercache/tiercache/internal/redact"
 	"github.com/tiercache/tiercache/server"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "tiercache:", err)
-		os.Exit(1)
+	stop()
+	os.Exit(report(err, os.Stderr))
+}
+
+// report writes err, if any, as one line and returns the exit status: 0
+// after a clean shutdown or -h, 2 for a command line tiercache does not
+// understand, 1 for every other error (a setting, the store, Redis, the
+// listener: the service did not start).
+func report(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
 	}
+	fmt.Fprintln(stderr, "tiercache:", oneLine(err.Error()))
+	if errors.As(err, new(usageError)) {
+		return 2
+	}
+	return 1
+}
+
+// oneLine joins the lines of a message that a library spread over several
+// (pgx lists one line per address it tried), so that a start-up error is
+// one line on stderr.
+func oneLine(msg string) string {
+	lines := strings.Split(strings.TrimSpace(msg), "\n")
+	var b strings.Builder
+	for i, l := range lines {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		if i > 0 {
+			if strings.HasSuffix(b.String(), ":") {
+				b.WriteString(" ")
+			} else {
+				b.WriteString("; ")
+			}
+		}
+		b.WriteString(l)
+	}
+	return b.String()
 }
 
 // run is main without the process: it returns when ctx ends (after a
@@ -45,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "healthcheck" {
 		return healthcheck(args[1:], getenv, stdout, stderr)
 	}
-	cfg, err := parseConfig(args, getenv, stderr)
+	cfg, err := parseConfig(args, getenv, stdout)
 	if err != nil {
 		return err
 	}
@@ -68,7 +101,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	hs := app.srv.HTTPServer()
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
-	log.Info("tiercache serving", "addr", ln.Addr().String(), "store", redactStore(cfg.store),
+	log.Info("tiercache serving", "addr", ln.Addr().String(), "store", redact.URL(cfg.store),
 		"l1_bytes", cfg.l1Bytes.String(), "l1_backend", cfg.l1Backend.value, "redis", app.redisState())
 
 	select {
@@ -116,21 +149,29 @@ func openL1(backend string, maxBytes int64) (l1Tier, error) {
 	return t, nil
 }
 
-// open builds the store, the tiers, the cache and the HTTP handlers.
-func open(cfg config, log *slog.Logger) (a *app, err error) {
-	a = &app{}
-	defer func() {
-		if err != nil {
-			a.close()
+// open builds the store, the tiers, the cache and the HTTP handlers. On
+// error it closes what it opened and returns a nil *app.
+func open(cfg config, log *slog.Logger) (*app, error) {
+	a := &app{}
+	if err := a.open(cfg, log); err != nil {
+		a.close()
+		if a.l1 != nil {
+			a.l1.Close() // no request can hold it yet
 		}
-	}()
-	if a.store, err = openStore(cfg.store, cfg.storeTimeout); err != nil {
 		return nil, err
 	}
+	return a, nil
+}
+
+func (a *app) open(cfg config, log *slog.Logger) error {
+	var err error
 	if cfg.l1Bytes > 0 {
 		if a.l1, err = openL1(cfg.l1Backend.value, int64(cfg.l1Bytes)); err != nil {
-			return nil, fmt.Errorf("invalid -l1-bytes: %w", err)
+			return fmt.Errorf("invalid -l1-bytes %s: %w", cfg.l1Bytes.String(), err)
 		}
+	}
+	if a.store, err = openStore(cfg.store, cfg.storeTimeout); err != nil {
+		return err
 	}
 	var local *core.Local
 	if a.l1 != nil {
@@ -144,54 +185,52 @@ func open(cfg config, log *slog.Logger) (a *app, err error) {
 		StoreTimeout: cfg.storeTimeout, Logger: log,
 	}
 	if cfg.redisURL != "off" {
-		a.l2, err = redis.New(redis.Config{
+		if a.l2, err = redis.New(redis.Config{
 			URL: cfg.redisURL, Prefix: cfg.redisPrefix, Invalidator: local,
 			Timeout: cfg.redisTimeout, LocalBytes: int(cfg.redisLocalBytes), Logger: log,
-		})
-		if err != nil {
-			return nil, err
+		}); err != nil {
+			return err
 		}
 		ccfg.Shared = a.l2
 	}
 	if a.cache, err = core.New(ccfg); err != nil {
-		return nil, err
+		return err
 	}
 	a.srv = server.New(a.cache, server.Config{
 		ReadTimeout: cfg.readTimeout, WriteTimeout: cfg.writeTimeout, IdleTimeout: cfg.idleTimeout, Logger: log,
 	})
-	return a, nil
+	return nil
 }
 
 // openStore opens the store that spec names. A PostgreSQL store must answer
-// within timeout, the deadline of each store call.
+// within timeout, the deadline of each store call. On error the Store is a
+// nil interface, never a typed nil.
 func openStore(spec string, timeout time.Duration) (core.Store, error) {
 	switch {
 	case spec == "memory":
 		return memory.New(), nil
 	case strings.HasPrefix(spec, "bolt:"):
-		return bolt.Open(strings.TrimPrefix(spec, "bolt:"), bolt.Config{})
+		s, err := bolt.Open(strings.TrimPrefix(spec, "bolt:"), bolt.Config{})
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	case isPostgres(spec):
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		return postgres.Open(ctx, spec, postgres.Config{QueryTimeout: timeout})
+		// pgx's errors name the host, user and database, never the
+		// password (pgconn redacts the URLs it quotes).
+		s, err := postgres.Open(ctx, spec, postgres.Config{QueryTimeout: timeout})
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	}
-	return nil, fmt.Errorf("invalid -store %q: want bolt:PATH, postgres://… or memory", redactStore(spec))
+	return nil, fmt.Errorf("invalid -store %q: want bolt:PATH, postgres://… or memory", redact.URL(spec))
 }
 
 func isPostgres(spec string) bool {
 	return strings.HasPrefix(spec, "postgres://") || strings.HasPrefix(spec, "postgresql://")
-}
-
-// redactStore hides the password of a store URL, for logs.
-func redactStore(spec string) string {
-	if !strings.Contains(spec, "://") {
-		return spec
-	}
-	u, err := url.Parse(spec)
-	if err != nil {
-		return spec[:strings.Index(spec, "://")+3] + "…"
-	}
-	return u.Redacted()
 }
 
 func (a *app) redisState() string {

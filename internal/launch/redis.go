@@ -30,13 +30,17 @@ type Redis struct {
 	Addr string // 127.0.0.1:port
 	bin  string
 	dir  string
+	args []string // extra redis-server arguments
 	cmd  *exec.Cmd
 	done chan struct{}
 }
 
 // StartRedis starts redis-server on a free loopback port, with its files
 // and log (redis.log) in dir. It returns once the server answers PING.
-func StartRedis(dir string) (*Redis, error) {
+// args are more redis-server arguments, kept across Restart: for example
+// "--rename-command", "CLIENT", "" for a Redis without client tracking.
+// They must leave PING open to an unauthenticated client.
+func StartRedis(dir string, args ...string) (*Redis, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", RedisInstallHint, ErrNotInstalled)
@@ -45,7 +49,7 @@ func StartRedis(dir string) (*Redis, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot find a free port: %w", err)
 	}
-	r := &Redis{Addr: "127.0.0.1:" + strconv.Itoa(port), bin: bin, dir: dir}
+	r := &Redis{Addr: "127.0.0.1:" + strconv.Itoa(port), bin: bin, dir: dir, args: args}
 	if err := r.start(); err != nil {
 		return nil, err
 	}
@@ -72,9 +76,9 @@ func (r *Redis) start() error {
 		return fmt.Errorf("cannot create redis log: %w", err)
 	}
 	defer logf.Close()
-	r.cmd = exec.Command(r.bin,
+	r.cmd = exec.Command(r.bin, append([]string{
 		"--port", port, "--bind", "127.0.0.1", "--dir", r.dir,
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"}, r.args...)...)
 	r.cmd.Stdout, r.cmd.Stderr = logf, logf
 	if err := r.cmd.Start(); err != nil {
 		return fmt.Errorf("cannot start redis-server: %w", err)

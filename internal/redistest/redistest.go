@@ -20,10 +20,10 @@ type Server struct {
 }
 
 // Start starts redis-server on a free loopback port and stops it when the
-// test ends.
-func Start(tb testing.TB) *Server {
+// test ends. args are more redis-server arguments; see launch.StartRedis.
+func Start(tb testing.TB, args ...string) *Server {
 	tb.Helper()
-	r, err := launch.StartRedis(tb.TempDir())
+	r, err := launch.StartRedis(tb.TempDir(), args...)
 	if err != nil {
 		tb.Fatal(err)
 	}
