@@ -54,7 +54,7 @@ func TestRefusedAtStart(t *testing.T) {
 	t.Parallel()
 	renamed := redistest.Start(t, "--rename-command", "CLIENT", "")
 	checkStartError(t, renamed.URL(),
-		"refused CLIENT TRACKING, which keeps L1 coherent (unknown command 'CLIENT', with args beginning with: 'TRACKING' 'ON' 'OPTIN')")
+		"refused CLIENT TRACKING, which keeps L1 coherent (unknown command 'CLIENT', with args beginning with: 'TRACKING' 'ON' 'PREFIX'")
 
 	srv := redistest.Start(t)
 	if _, err := srv.Do("ACL", "SETUSER", "notrack", "on", ">s3cret", "~*", "+@all", "-client|tracking"); err != nil {
