@@ -36,7 +36,8 @@ type conn struct {
 	// Guarded by connTracker.mu.
 	prev, next *conn
 	idle       bool // in the idle list
-	gone       bool // closed, or shed: no longer counted as open
+	shed       bool // closed by the tracker: never idle again
+	closed     bool // fasthttp reported it closed: no longer counted
 }
 
 func (c *conn) Read(p []byte) (int, error) {
@@ -48,13 +49,15 @@ func (c *conn) Read(p []byte) (int, error) {
 }
 
 // connTracker counts the open connections of a Server through fasthttp's
-// ConnState hook and sheds idle ones: when a new connection makes more than
-// shedAt open, it closes the connections that have waited longest for a
+// ConnState hook and sheds idle ones: each new connection that makes more
+// than shedAt open closes the connection that has waited longest for a
 // request (a fresh one that has sent nothing yet, or a keep-alive one
 // between requests). That keeps the count below fasthttp's Concurrency,
 // where a new connection would get a 503, as long as some are idle: a flood
 // of idle connections pushes out its own oldest members, not the clients
-// being served.
+// being served. A shed connection counts as open until fasthttp reports it
+// closed, as its worker and descriptor do; the room between shedAt and
+// Concurrency absorbs a burst that outruns those releases.
 //
 // A connection is shed only while fasthttp reports it idle. Its request may
 // still be arriving at that instant; the client then sees the connection
@@ -80,18 +83,20 @@ func (t *connTracker) connState(nc net.Conn, st fasthttp.ConnState) {
 	switch st {
 	case fasthttp.StateNew:
 		t.open++
-		t.shed(t.open - t.shedAt)
+		if t.shedAt > 0 && t.open > t.shedAt {
+			t.shedLocked(1)
+		}
 		t.push(c) // after shedding, so that it is never its own victim
 	case fasthttp.StateActive:
 		t.remove(c)
 	case fasthttp.StateIdle:
-		if !c.gone {
+		if !c.shed {
 			t.push(c)
 		}
 	case fasthttp.StateClosed, fasthttp.StateHijacked:
 		t.remove(c)
-		if !c.gone {
-			c.gone = true
+		if !c.closed {
+			c.closed = true
 			t.open--
 		}
 	}
@@ -104,20 +109,12 @@ func (t *connTracker) shedIdle(n int) int {
 	return t.shedLocked(n)
 }
 
-// shed closes up to n idle connections when shedding is on.
-func (t *connTracker) shed(n int) {
-	if t.shedAt > 0 {
-		t.shedLocked(n)
-	}
-}
-
 func (t *connTracker) shedLocked(n int) int {
 	closed := 0
 	for ; closed < n && t.head != nil; closed++ {
 		c := t.head
 		t.remove(c)
-		c.gone = true
-		t.open--
+		c.shed = true
 		// Wakes the connection's goroutine, which is waiting for a first
 		// byte; fasthttp sends nothing on a connection closed under it.
 		_ = c.Conn.Close()

@@ -32,7 +32,7 @@ type Config struct {
 	// Concurrency): one more is answered 503 and closed at once. Keep it
 	// below the process's file descriptor limit, less what the store, Redis
 	// and logs need, so that accepting a connection never fails for want of
-	// a descriptor. Once more than MaxConns - MaxConns/16 are open, each new
+	// a descriptor. Once more than MaxConns - MaxConns/8 are open, each new
 	// connection closes the one idle longest (see Serve), so that idle
 	// connections, not clients in the middle of a request, make room.
 	// Default 0: fasthttp's 262,144 and no shedding.
@@ -72,7 +72,7 @@ func New(cache *core.Cache, cfg Config) *Server {
 	}
 	s := &Server{cache: cache, log: cfg.Logger, conns: &connTracker{}}
 	if cfg.MaxConns > 0 {
-		s.conns.shedAt = max(1, cfg.MaxConns-cfg.MaxConns/16)
+		s.conns.shedAt = cfg.MaxConns - max(1, cfg.MaxConns/8)
 	}
 	s.srv = &fasthttp.Server{
 		Handler:            s.Handler,
