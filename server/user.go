@@ -102,7 +102,8 @@ func (s *Server) register(ctx *fasthttp.RequestCtx) {
 	case errors.Is(err, core.ErrExists):
 		writeError(ctx, fasthttp.StatusConflict, "User '"+u.Name+"' already exists.")
 	default:
-		s.log.Error("cannot register user", "user", u.Name, "err", err)
+		// No user name: it comes from the body, and logs carry no body bytes.
+		s.log.Error("cannot register user", "err", err)
 		unavailable(ctx)
 	}
 }

@@ -30,6 +30,7 @@ type config struct {
 	idleTimeout     time.Duration
 	shutdownTimeout time.Duration
 	logLevel        string
+	maxConns        int
 }
 
 // envName maps a flag to its environment variable. The names are part of
@@ -64,6 +65,7 @@ func newFlagSet(c *config, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 60*time.Second, "HTTP: keep-alive idle time")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "time given to in-flight requests on SIGINT/SIGTERM")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.IntVar(&c.maxConns, "max-conns", 0, "HTTP: most connections served at once (one more gets a 503); 0: the file descriptor limit less 128 (see README, Limits and operations)")
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: tiercache [flags]\n       tiercache healthcheck [-url URL]\n\n"+
 			"Serves the user API on a two-tier cache (L1 in process, L2 Redis) in front of a store.\n"+
