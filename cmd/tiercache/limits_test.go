@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tiercache/tiercache/internal/pgtest"
 )
 
 // startLimited runs the built binary under a file descriptor limit of
@@ -254,5 +256,52 @@ func TestLogFlood(t *testing.T) {
 				t.Errorf("debug log has no summary of suppressed client errors")
 			}
 		})
+	}
+}
+
+// TestStoreDownLogBounded: with PostgreSQL stopped, every read of an
+// uncached user fails; a flood of them writes a few ERROR lines a second
+// and a count of the rest, not one line per request.
+func TestStoreDownLogBounded(t *testing.T) {
+	pg := pgtest.Start(t)
+	p, logs := startLimited(t, 0, "-store", pgtest.NewDatabase(t, pg), "-redis", "off", "-store-timeout", "200ms")
+	pg.Stop()
+	before := len(logs.String())
+
+	const workers, perWorker = 8, 500
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range workers {
+		wg.Go(func() {
+			for i := range perWorker {
+				resp, err := noKeepAlive.Get(fmt.Sprintf("%s/user/u%d-%d", p.base, w, i))
+				if err != nil {
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusServiceUnavailable {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	time.Sleep(1500 * time.Millisecond) // the last interval's summary
+	log := logs.String()[before:]
+	errorLines := strings.Count(log, "level=ERROR")
+	t.Logf("%d reads answered 503 in %v; the log grew by %d bytes, %d ERROR lines",
+		failed.Load(), elapsed.Round(time.Millisecond), len(log), errorLines)
+	if failed.Load() < workers*perWorker/2 {
+		t.Fatalf("only %d of %d reads answered 503 with the store down", failed.Load(), workers*perWorker)
+	}
+	// Per second and kind of line: 10 lines and one summary. The kinds
+	// are "cannot read user" and what core logs about the store.
+	if limit := 4 * 11 * (int(elapsed/time.Second) + 2); errorLines > limit {
+		t.Errorf("got %d ERROR lines in %v; want at most %d", errorLines, elapsed, limit)
+	}
+	if !strings.Contains(log, `similar lines" like="cannot read user"`) {
+		t.Error("no summary of the suppressed \"cannot read user\" lines")
 	}
 }
