@@ -92,11 +92,14 @@ func bareServer(answers map[string][]byte, cacheStatus []byte) *fasthttp.Server 
 var (
 	hdrCacheStatus = []byte("Cache-Status")
 	ctJSON         = []byte("application/json")
+	hdrNosniff     = []byte("X-Content-Type-Options")
+	nosniff        = []byte("nosniff")
 )
 
 func bareHandler(answers map[string][]byte, cacheStatus []byte) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.SetContentTypeBytes(ctJSON)
+		ctx.Response.Header.SetCanonical(hdrNosniff, nosniff)
 		ctx.Response.Header.SetCanonical(hdrCacheStatus, cacheStatus)
 		ctx.Response.AppendBody(answers[string(ctx.Path())])
 	}

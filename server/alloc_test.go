@@ -114,6 +114,7 @@ func TestZeroAllocs(t *testing.T) {
 		{"HEAD", "/user/kiran", 200, fromCache, csL1}, // the server drops the body when writing
 		{"GET", "/user/nobody", 404, userNotFound, csL1},
 		{"GET", "/user/a%2Fb", 404, userNotFound, csBypas},
+		{"GET", "/user/%2e%2e%2fmetrics", 404, userNotFound, csBypas},
 		{"GET", "/healthz", 200, `{"status":"ok"}` + "\n", ""},
 		{"GET", "/nope", 404, notFound, ""},
 	}
@@ -158,7 +159,7 @@ func BenchmarkGetL1Hit(b *testing.B) {
 	s := newHotServer(b, nil)
 	cacheStatus, body := []byte(csL1), []byte(fromCache)
 	bare := func(ctx *fasthttp.RequestCtx) {
-		ctx.Response.Header.SetContentTypeBytes(ctJSON)
+		setCommonHeaders(ctx)
 		ctx.Response.Header.SetCanonical(hdrCacheStatus, cacheStatus)
 		ctx.Response.AppendBody(body)
 	}

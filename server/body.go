@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/mail"
+	"unicode/utf8"
 
 	"github.com/tiercache/tiercache/core"
 )
@@ -24,20 +25,24 @@ const (
 )
 
 // validName reports whether s is a possible username: 1-64 characters from
-// A-Z a-z 0-9 . _ -, except "." and "..", which no URL path can reach (they
-// are path segments that fasthttp, like every client, normalizes away).
+// A-Z a-z 0-9 . _ -, except "." and "..", which are dot-segments: clients
+// remove them from a URL path, so /user/.. could not reach such a user.
 // Every valid name is safe in a JSON string and a URL path without escaping.
 func validName[T string | []byte](s T) bool {
 	if len(s) == 0 || len(s) > maxNameLen || string(s) == "." || string(s) == ".." {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+		if !nameByte(s[i]) {
 			return false
 		}
 	}
 	return true
+}
+
+// nameByte reports whether c may be in a name.
+func nameByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-'
 }
 
 // validEmail reports whether s is a bare address that net/mail accepts, of
@@ -80,11 +85,16 @@ func isToken(b []byte) bool {
 }
 
 // parseUser parses the body of a register (name == "") or an update of the
-// user name. It returns the user, or the message of the 400 answer.
+// user name. It returns the user, or the message of the 400 answer. One UTF-8
+// byte order mark before the JSON text is ignored, as RFC 8259 section 8.1
+// allows.
 //
 // Precedence, first match wins:
 //
-//  1. not exactly one JSON value (invalid, empty, trailing data): malformed;
+//  1. not exactly one JSON value (invalid, empty, trailing data), or text
+//     that is not UTF-8 (invalid bytes, or a \u escape of a lone
+//     surrogate, which encoding/json would silently turn into U+FFFD):
+//     malformed;
 //  2. not an object: the first missing field (username, or email for an
 //     update);
 //  3. a key twice: malformed;
@@ -101,7 +111,8 @@ func parseUser(body []byte, name string) (core.User, string) {
 	if update {
 		missingFirst = msgMissingEmail
 	}
-	if !json.Valid(body) {
+	body = bytes.TrimPrefix(body, utf8BOM)
+	if !json.Valid(body) || !isUTF8JSON(body) {
 		return core.User{}, msgMalformed
 	}
 	if b := bytes.TrimLeft(body, " \t\r\n"); b[0] != '{' {
@@ -180,4 +191,61 @@ func jsonString(raw json.RawMessage) (string, bool) {
 		return "", false
 	}
 	return s, true
+}
+
+// utf8BOM is the byte order mark some Windows tools write before JSON.
+var utf8BOM = []byte("\ufeff")
+
+// isUTF8JSON reports whether body, a valid JSON text, is UTF-8 and escapes
+// no lone surrogate: every \uD800-\uDBFF escape is followed by a
+// \uDC00-\uDFFF one, and no \uDC00-\uDFFF escape stands alone. Such text
+// decodes to exactly what was sent; encoding/json would replace the bad
+// parts with U+FFFD and store a different email than the client's.
+func isUTF8JSON(body []byte) bool {
+	if !utf8.Valid(body) {
+		return false
+	}
+	// Escapes occur only inside strings, and in valid JSON a backslash
+	// occurs only in an escape, so a scan of escapes needs no string state.
+	for i := 0; i < len(body); i++ {
+		if body[i] != '\\' {
+			continue
+		}
+		i++ // body[i] is the escaped character; valid JSON has one
+		if body[i] != 'u' {
+			continue
+		}
+		r := hex4(body[i+1 : i+5])
+		i += 4
+		switch {
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return false // a low surrogate with no high one before it
+		case r >= 0xD800 && r <= 0xDBFF:
+			if i+6 >= len(body) || body[i+1] != '\\' || body[i+2] != 'u' {
+				return false
+			}
+			if lo := hex4(body[i+3 : i+7]); lo < 0xDC00 || lo > 0xDFFF {
+				return false
+			}
+			i += 6
+		}
+	}
+	return true
+}
+
+// hex4 decodes four hex digits, which json.Valid has checked.
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
 }

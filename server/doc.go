@@ -5,18 +5,34 @@
 //
 // # Contract
 //
-//   - Every answer is JSON: Content-Type application/json, compact, keys in
-//     sorted order, one trailing newline, no HTML escaping. Errors are
-//     {"error":"<text>"} with the texts of SPEC.md, including routing errors,
-//     unreadable requests and oversized bodies (see Server.HTTPServer's
-//     ErrorHandler) and panics (500, logged with their stack).
-//   - Routing is a hand switch on the decoded, normalized path
-//     (RequestCtx.Path). A name that cannot be valid is answered 404 without
-//     touching the cache. Every answer on /user/{username} carries an
-//     RFC 9211 Cache-Status header naming the tier that answered.
+//   - Every answer but OPTIONS's 204 is JSON: Content-Type application/json,
+//     compact, keys in sorted order, one trailing newline, no HTML
+//     escaping; every answer has X-Content-Type-Options: nosniff. Errors
+//     are {"error":"<text>"} with the texts of SPEC.md, including routing
+//     errors, unreadable requests and oversized bodies (see
+//     Server.HTTPServer's ErrorHandler) and panics (500, logged with their
+//     stack).
+//   - Routing is a hand switch on the path as sent (URI.PathOriginal), not
+//     the decoded, normalized RequestCtx.Path, so that no escape changes
+//     the route; only the name of /user/{username} is percent-decoded. A
+//     name that cannot be valid is answered 404 without touching the cache.
+//     Every answer on /user/{username} carries an RFC 9211 Cache-Status
+//     header naming the tier that answered.
 //   - Request bodies are limited to 64 KiB; reads, writes and idle
 //     keep-alive connections are bounded by Config's timeouts.
-//   - A store or cache failure is a 503 with Retry-After: 1, logged once.
+//   - A store or cache failure is a 503 with Retry-After: 1, logged (the
+//     caller's logger rate-limits repeats; see internal/ratelog).
+//   - Logs never carry request header or body bytes; a client's broken
+//     request is a debug line with a fixed text.
+//
+// # Connections
+//
+// Serve, rather than HTTPServer().Serve, is the way to serve: it tracks
+// connections through fasthttp's ConnState hook, closes the connection idle
+// longest when Config.MaxConns nears or when accept runs out of file
+// descriptors, retries temporary accept errors instead of returning, and
+// lets the ErrorHandler close a connection that never sent a byte without
+// answering it.
 //
 // # Concurrency and lifetimes
 //

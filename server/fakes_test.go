@@ -164,7 +164,7 @@ func newCache(tb testing.TB, cfg envConfig) (*core.Cache, *memory.Store) {
 	return cache, mem
 }
 
-// newEnv starts HTTPServer() on an in-memory listener.
+// newEnv serves srv on an in-memory listener.
 func newEnv(t *testing.T, cfg envConfig) *env {
 	t.Helper()
 	cache, mem := newCache(t, cfg)
@@ -173,7 +173,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	ln := fasthttputil.NewInmemoryListener()
 	hs := srv.HTTPServer()
 	done := make(chan error, 1)
-	go func() { done <- hs.Serve(ln) }()
+	go func() { done <- srv.Serve(ln) }()
 	client := &fasthttp.Client{
 		Dial:                   func(string) (net.Conn, error) { return ln.Dial() },
 		DisablePathNormalizing: true, // send the paths exactly as written

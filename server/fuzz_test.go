@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"log/slog"
 	"strings"
@@ -27,6 +28,11 @@ var bodySeeds = []string{
 	`{"a\"\\\n\u0001\u2028\ud800":1}`, "{\"\xff\":1}",
 	`{"username":{"a":1,"a":2},"email":[1,{"b":null}]}`,
 	`{"username":`, `{"username":"kiran",}`, "\ufeff{}",
+	"\ufeff" + `{"username": "kiran", "email": "kiran@example.com"}`,
+	"{\"username\":\"j\",\"email\":\"j\xff4@example.com\"}",
+	`{"username":"j","email":"j\ud800@example.com"}`,
+	`{"username":"j","email":"j\ud83d\ude00@example.com"}`,
+	`{"username":"j","email":"\\ud800@example.com"}`,
 }
 
 var messages400 = map[string]bool{
@@ -49,8 +55,11 @@ func FuzzParseBody(f *testing.F) {
 		}
 		u, msg := parseUser(body, name)
 		if msg == "" {
-			if !json.Valid(body) {
+			if !json.Valid(bytes.TrimPrefix(body, utf8BOM)) || !utf8.Valid(body) {
 				t.Fatalf("parseUser(%q) accepted invalid JSON", body)
+			}
+			if strings.ContainsRune(u.Email, utf8.RuneError) && !bytes.Contains(body, []byte("\ufffd")) && !bytes.Contains(body, []byte(`\ufffd`)) {
+				t.Fatalf("parseUser(%q) = %+v; the email has a U+FFFD the body did not send", body, u)
 			}
 			if !validName(u.Name) || !validEmail(u.Email) || update && u.Name != name {
 				t.Fatalf("parseUser(%q, %q) = %+v; want a valid user", body, name, u)
@@ -81,6 +90,9 @@ func FuzzHandler(f *testing.F) {
 		f.Add(uint8(i), "kiran", "application/json", []byte(s))
 	}
 	f.Add(uint8(1), "a%2Fb", "application/json", []byte(`{"email":"k@example.com"}`))
+	f.Add(uint8(2), "%2e%2e%2fmetrics", "application/json", []byte(`{}`))
+	f.Add(uint8(2), "%6Biran", "application/json", []byte(`{}`))
+	f.Add(uint8(1), "kira%6E", "application/json", []byte(`{"email":"k@example.com"}`))
 	f.Add(uint8(0), "x", "text/plain; charset=utf-8", []byte(`{}`))
 	cache, _ := newCache(f, envConfig{})
 	s := New(cache, Config{Logger: slog.New(slog.DiscardHandler)})

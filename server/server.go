@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -27,8 +28,18 @@ type Config struct {
 	// IdleTimeout closes a keep-alive connection that sends no request for
 	// this long. Default 60s.
 	IdleTimeout time.Duration
-	// Logger receives failures (503s, panics, fasthttp's connection errors).
-	// Default slog.Default().
+	// MaxConns caps the connections served at once (fasthttp's
+	// Concurrency): one more is answered 503 and closed at once. Keep it
+	// below the process's file descriptor limit, less what the store, Redis
+	// and logs need, so that accepting a connection never fails for want of
+	// a descriptor. Once more than MaxConns - MaxConns/8 are open, each new
+	// connection closes the one idle longest (see Serve), so that idle
+	// connections, not clients in the middle of a request, make room.
+	// Default 0: fasthttp's 262,144 and no shedding.
+	MaxConns int
+	// Logger receives failures (503s, panics, accept errors). Errors of a
+	// client's connection (a malformed request, a timeout) are logged at
+	// debug level, without the request's bytes. Default slog.Default().
 	Logger *slog.Logger
 }
 
@@ -38,6 +49,7 @@ type Server struct {
 	cache *core.Cache
 	log   *slog.Logger
 	srv   *fasthttp.Server
+	conns *connTracker
 }
 
 // New returns a Server over cache. Zero or negative durations in cfg take
@@ -58,7 +70,10 @@ func New(cache *core.Cache, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cache: cache, log: cfg.Logger}
+	s := &Server{cache: cache, log: cfg.Logger, conns: &connTracker{}}
+	if cfg.MaxConns > 0 {
+		s.conns.shedAt = cfg.MaxConns - max(1, cfg.MaxConns/8)
+	}
 	s.srv = &fasthttp.Server{
 		Handler:            s.Handler,
 		ErrorHandler:       s.errorHandler,
@@ -73,16 +88,23 @@ func New(cache *core.Cache, cfg Config) *Server {
 		DisablePreParseMultipartForm: true,
 		// Tell keep-alive clients to go away during a graceful shutdown.
 		CloseOnShutdown: true,
-		Logger:          fasthttpLogger{cfg.Logger},
+		Concurrency:     cfg.MaxConns,
+		ConnState:       s.conns.connState,
+		// Keep request bytes out of fasthttp's error texts, which a client
+		// controls; fasthttpLogger does not log those texts either.
+		SecureErrorLogMessage: true,
+		Logger:                fasthttpLogger{cfg.Logger},
 	}
 	return s
 }
 
 // HTTPServer returns the fasthttp.Server that serves s.Handler: named
-// "tiercache", with Config's timeouts, a 64 KiB body limit and an
-// ErrorHandler that answers unreadable requests in JSON (413 for an
-// oversized body, 400 otherwise). It is the same Server on every call, so
-// that the caller can Serve and Shutdown it.
+// "tiercache", with Config's timeouts and MaxConns, a 64 KiB body limit and
+// an ErrorHandler that answers unreadable requests in JSON (413 for an
+// oversized body, 431 for a header beyond the 4 KiB read buffer, 408 for a
+// request that did not arrive within ReadTimeout, 400 otherwise). It is the
+// same Server on every call, so that the caller can Shutdown it; serve it
+// with s.Serve, which adds shedding and accept retries.
 func (s *Server) HTTPServer() *fasthttp.Server { return s.srv }
 
 // background is the context of every cache call; see the package
@@ -96,13 +118,18 @@ var (
 	hdrCacheStatus = []byte("Cache-Status")
 	hdrLocation    = []byte("Location")
 	hdrRetryAfter  = []byte("Retry-After")
+	hdrNosniff     = []byte("X-Content-Type-Options")
 
 	ctJSON     = []byte("application/json")
 	retryAfter = []byte("1")
+	// nosniff keeps a browser from reading a JSON answer, which may carry
+	// an email the client chose, as HTML or script.
+	nosniff = []byte("nosniff")
 
-	allowUser     = []byte("GET, HEAD, PUT, DELETE")
-	allowRegister = []byte("POST")
-	allowProbe    = []byte("GET, HEAD")
+	allowUser     = []byte("GET, HEAD, PUT, DELETE, OPTIONS")
+	allowRegister = []byte("POST, OPTIONS")
+	allowProbe    = []byte("GET, HEAD, OPTIONS")
+	allowServer   = []byte("GET, HEAD, POST, PUT, DELETE, OPTIONS") // OPTIONS *
 
 	// RFC 9211 Cache-Status values. The store load is "stored" because the
 	// cache keeps what it loaded, a "not found" included.
@@ -116,42 +143,61 @@ var (
 
 const userPrefix = "/user/"
 
-// Handler serves one request. It routes on the decoded, normalized path and
-// recovers a panic into a 500.
+// Handler serves one request. It routes on the path as sent, before
+// percent-decoding and dot-segment removal, so that an escape such as %2F
+// can never turn one route into another: /user/%2e%2e%2fmetrics is the user
+// "../metrics" (an invalid name, so 404), not /metrics. Only the name in
+// /user/{username} is percent-decoded (see user). It recovers a panic into
+// a 500.
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	defer s.recoverPanic(ctx)
-	ctx.Response.Header.SetContentTypeBytes(ctJSON)
-	path := ctx.Path()
+	setCommonHeaders(ctx)
+	path := ctx.URI().PathOriginal()
 	switch {
 	case bytes.HasPrefix(path, []byte(userPrefix)):
 		s.user(ctx, path[len(userPrefix):])
 	case string(path) == "/register":
-		if !ctx.IsPost() {
+		switch {
+		case ctx.IsOptions():
+			options(ctx, allowRegister)
+		case !ctx.IsPost():
 			methodNotAllowed(ctx, allowRegister)
-			return
+		default:
+			s.register(ctx)
 		}
-		s.register(ctx)
-	case string(path) == "/healthz":
-		if !isGetOrHead(ctx) {
+	case string(path) == "/healthz", string(path) == "/readyz", string(path) == "/metrics":
+		switch {
+		case ctx.IsOptions():
+			options(ctx, allowProbe)
+		case !isGetOrHead(ctx):
 			methodNotAllowed(ctx, allowProbe)
-			return
+		case string(path) == "/healthz":
+			ctx.Response.AppendBodyString(`{"status":"ok"}` + "\n")
+		case string(path) == "/readyz":
+			s.ready(ctx)
+		default:
+			s.metrics(ctx)
 		}
-		ctx.Response.AppendBodyString(`{"status":"ok"}` + "\n")
-	case string(path) == "/readyz":
-		if !isGetOrHead(ctx) {
-			methodNotAllowed(ctx, allowProbe)
-			return
-		}
-		s.ready(ctx)
-	case string(path) == "/metrics":
-		if !isGetOrHead(ctx) {
-			methodNotAllowed(ctx, allowProbe)
-			return
-		}
-		s.metrics(ctx)
+	case string(path) == "*" && ctx.IsOptions():
+		options(ctx, allowServer)
 	default:
 		writeError(ctx, fasthttp.StatusNotFound, "Not found.")
 	}
+}
+
+// setCommonHeaders sets the headers of every answer: a JSON Content-Type
+// and nosniff. Both are constants that fasthttp copies: no allocation.
+func setCommonHeaders(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.SetContentTypeBytes(ctJSON)
+	ctx.Response.Header.SetCanonical(hdrNosniff, nosniff)
+}
+
+// options answers an OPTIONS request: 204 with the methods of the route in
+// Allow, and no body, hence no Content-Type.
+func options(ctx *fasthttp.RequestCtx, allow []byte) {
+	ctx.Response.Header.SetCanonical(hdrAllow, allow)
+	ctx.Response.Header.SetContentTypeBytes(nil)
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
 }
 
 func isGetOrHead(ctx *fasthttp.RequestCtx) bool { return ctx.IsGet() || ctx.IsHead() }
@@ -186,26 +232,41 @@ func (s *Server) recoverPanic(ctx *fasthttp.RequestCtx) {
 		"method", string(ctx.Method()), "path", string(ctx.Path()),
 		"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 	ctx.Response.Reset()
-	ctx.Response.Header.SetContentTypeBytes(ctJSON)
+	setCommonHeaders(ctx)
 	writeError(ctx, fasthttp.StatusInternalServerError, "Internal server error.")
 }
 
-// errorHandler answers a request that fasthttp could not read, in JSON.
-// Only an oversized body has its own status; everything else (a malformed
-// request line or header, headers beyond the read buffer, a broken chunked
-// body, a read timeout) is a 400.
+// errorHandler answers a request that fasthttp could not read, in JSON:
+// 413 for an oversized body, 431 for a header beyond the read buffer, 408
+// for a request cut short by ReadTimeout, 400 for anything else (a
+// malformed request line or header, a broken chunked body). A connection
+// that sent nothing before ReadTimeout ran out had no request to answer: it
+// is closed without a word, so that a client about to send one never reads
+// an answer to a request it did not make.
 func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
-	ctx.Response.Header.SetContentTypeBytes(ctJSON)
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+	setCommonHeaders(ctx)
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		// The header was read, so the path is known; every answer on
 		// /user/{username} carries a Cache-Status.
-		if bytes.HasPrefix(ctx.Path(), []byte(userPrefix)) {
+		if bytes.HasPrefix(ctx.URI().PathOriginal(), []byte(userPrefix)) {
 			ctx.Response.Header.SetCanonical(hdrCacheStatus, csMethod)
 		}
 		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "Request body too large.")
-		return
+	case errors.As(err, &small):
+		writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "Request header too large.")
+	case isTimeout(err):
+		if c, ok := ctx.Conn().(*conn); ok && !c.read {
+			// fasthttp writes the answer into a closed connection, which
+			// fails silently, and closes it again.
+			_ = c.Conn.Close()
+			return
+		}
+		writeError(ctx, fasthttp.StatusRequestTimeout, "Request timeout.")
+	default:
+		writeError(ctx, fasthttp.StatusBadRequest, "Bad request.")
 	}
-	writeError(ctx, fasthttp.StatusBadRequest, "Bad request.")
 }
 
 // writeError answers {"error":msg}. The body is appended to the response's
@@ -225,9 +286,48 @@ func unavailable(ctx *fasthttp.RequestCtx) {
 	writeError(ctx, fasthttp.StatusServiceUnavailable, "Service unavailable, try again.")
 }
 
-// fasthttpLogger sends fasthttp's own messages (connection errors) to slog.
+// fasthttpLogger sends fasthttp's own messages to slog. The error of a
+// client's connection (a malformed or oversized request, a timeout, a reset)
+// is the client's doing: it goes to debug level as a fixed text, because
+// fasthttp's error texts may quote what the client sent (header values
+// included) and any client can cause any number of them. Other messages
+// (accept errors, the Concurrency limit) are about the server: warnings.
 type fasthttpLogger struct{ l *slog.Logger }
 
 func (f fasthttpLogger) Printf(format string, args ...any) {
+	if strings.HasPrefix(format, "error when serving connection") {
+		attrs := []any{"component", "fasthttp"}
+		if len(args) == 3 {
+			attrs = append(attrs, "remote", fmt.Sprint(args[1]))
+			if err, ok := args[2].(error); ok {
+				attrs = append(attrs, "reason", connErrorReason(err))
+			}
+		}
+		f.l.Debug("client connection error", attrs...)
+		return
+	}
 	f.l.Warn(strings.TrimSpace(fmt.Sprintf(format, args...)), "component", "fasthttp")
+}
+
+// connErrorReason names the kind of a connection error without its text.
+func connErrorReason(err error) string {
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.As(err, &small):
+		return "request header too large"
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return "request body too large"
+	case isTimeout(err):
+		return "timeout"
+	case errors.Is(err, net.ErrClosed):
+		return "closed"
+	}
+	return "malformed request or broken connection"
+}
+
+// isTimeout reports whether err is a deadline's, from a socket or from
+// fasthttputil's in-memory pipes (whose error is no net.Error).
+func isTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
 }

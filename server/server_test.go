@@ -56,8 +56,9 @@ const (
 	csMeth   = "tiercache; fwd=method"
 
 	ctJSONs   = "application/json"
-	allowUsr  = "GET, HEAD, PUT, DELETE"
-	allowProb = "GET, HEAD"
+	allowUsr  = "GET, HEAD, PUT, DELETE, OPTIONS"
+	allowReg  = "POST, OPTIONS"
+	allowProb = "GET, HEAD, OPTIONS"
 )
 
 func errBody(msg string) string { return `{"error":"` + msg + `"}` + "\n" }
@@ -105,6 +106,12 @@ func (s step) with(kv ...string) step {
 }
 
 func req(method, path string) step { return step{method: method, path: path} }
+
+// optionsStep is an OPTIONS request for path, answered 204 with allow and
+// no body.
+func optionsStep(path, allow string) step {
+	return step{method: "OPTIONS", path: path, status: 204, hdr: map[string]string{"Allow": allow}}
+}
 
 // badRegister is the 400 answer to a register with body.
 func badRegister(body, msg string) []step {
@@ -186,8 +193,22 @@ func TestSpec(t *testing.T) {
 		{name: "400 unknown field before missing username", steps: badRegister(`{"role":"admin"}`, "Unknown field 'role'.")},
 		{name: "400 first unknown field in document order", steps: badRegister(`{"b":1,"username":"kiran","a":2,"email":"k@example.com"}`, "Unknown field 'b'.")},
 		{name: "400 unknown field with < is not HTML-escaped", steps: badRegister(`{"<script>":1}`, "Unknown field '<script>'.")},
-		{name: "400 unknown field escaped as JSON", steps: badRegister(`{"a\"\\\n\u0001\u2028\ud800":1}`, `Unknown field 'a\"\\\n\u0001\u2028`+"\ufffd'.")},
-		{name: "400 unknown field with invalid UTF-8", steps: badRegister("{\"\xff\":1}", "Unknown field '\ufffd'.")},
+		{name: "400 unknown field escaped as JSON", steps: badRegister(`{"a\"\\\n\u0001\u2028\ud83d\ude00":1}`, `Unknown field 'a\"\\\n\u0001\u2028`+"\U0001F600'.")},
+		// Text that is not UTF-8 would be stored with U+FFFD in place of what
+		// was sent: malformed, wherever it is.
+		{name: "400 unknown field with invalid UTF-8", steps: badRegister("{\"\xff\":1}", msgMalformed)},
+		{name: "400 invalid UTF-8 in email", steps: badRegister("{\"username\":\"j\",\"email\":\"j\xff4@example.com\"}", msgMalformed)},
+		{name: "400 lone high surrogate in email", steps: badRegister(`{"username":"j","email":"j\ud8004@example.com"}`, msgMalformed)},
+		{name: "400 lone low surrogate in email", steps: badRegister(`{"username":"j","email":"j\udc004@example.com"}`, msgMalformed)},
+		{name: "400 high surrogate before a non-surrogate", steps: badRegister(`{"username":"j","email":"j\ud800\u0041@example.com"}`, msgMalformed)},
+		{name: "400 high surrogate at the end of a string", steps: badRegister(`{"username":"j","email":"x","\ud800":1}`, msgMalformed)},
+		{name: "400 lone surrogate after an escaped backslash", steps: badRegister(`{"username":"j","email":"\\\ud800"}`, msgMalformed)},
+		{name: "escaped backslash before u is no escape", steps: badRegister(`{"username":"j","email":"\\ud800"}`, msgInvalidEmail)},
+		{name: "byte order mark is ignored", steps: []step{
+			{method: "POST", path: "/register", ctype: ctJSONs, body: "\ufeff" + kiranReq,
+				status: 201, want: registered, hdr: registerKiran.hdr}}},
+		{name: "400 two byte order marks", steps: badRegister("\ufeff\ufeff"+kiranReq, msgMalformed)},
+		{name: "400 byte order mark after whitespace", steps: badRegister(" \ufeff"+kiranReq, msgMalformed)},
 		{name: "400 malformed", steps: badRegister(`{"username":`, msgMalformed)},
 		{name: "400 empty body", steps: badRegister(``, msgMalformed)},
 		{name: "400 trailing data", steps: badRegister(`{"username":"a","email":"a@example.com"}{"username":"b","email":"b@example.com"}`, msgMalformed)},
@@ -253,6 +274,22 @@ func TestSpec(t *testing.T) {
 		{name: "404 /user/ 65 chars", steps: []step{req("GET", "/user/"+name65).is(404, userNotFound).with("Cache-Status", csBypas)}},
 		{name: "404 /user/ with space", steps: []step{req("GET", "/user/a%20b").is(404, userNotFound).with("Cache-Status", csBypas)}},
 		{name: "percent-decoded name", steps: []step{registerKiran, req("GET", "/user/%6Biran").is(200, fromStore).with("Cache-Status", csStore)}},
+		{name: "percent-decoded name, lower-case hex", steps: []step{registerKiran, req("GET", "/user/kira%6e").is(200, fromStore).with("Cache-Status", csStore)}},
+		// Routing is on the path as sent: no escape or dot-segment leaves
+		// /user/.
+		{name: "404 /user/%2e%2e%2fmetrics", steps: []step{req("GET", "/user/%2e%2e%2fmetrics").is(404, userNotFound).with("Cache-Status", csBypas)}},
+		{name: "404 /user/..%2Fhealthz", steps: []step{req("GET", "/user/..%2Fhealthz").is(404, userNotFound).with("Cache-Status", csBypas)}},
+		{name: "404 /user/../metrics", steps: []step{req("GET", "/user/../metrics").is(404, userNotFound).with("Cache-Status", csBypas)}},
+		{name: "404 /user/%2E", steps: []step{req("GET", "/user/%2E").is(404, userNotFound).with("Cache-Status", csBypas)}},
+		{name: "404 /user/%", steps: []step{req("GET", "/user/kiran%").is(404, userNotFound).with("Cache-Status", csBypas)}},
+		{name: "404 /user/%zz", steps: []step{req("GET", "/user/%zziran").is(404, userNotFound).with("Cache-Status", csBypas)}},
+		{name: "404 /user/%25", steps: []step{req("GET", "/user/%25").is(404, userNotFound).with("Cache-Status", csBypas)}},
+		{name: "404 /user/ 65 chars after decoding", steps: []step{req("GET", "/user/%61"+name64).is(404, userNotFound).with("Cache-Status", csBypas)}},
+		{name: "64 chars after decoding", steps: []step{
+			register(`{"username":"`+name64+`","email":"k@example.com"}`).is(201, `{"data":{"email":"k@example.com","username":"`+name64+`"},"message":"User '`+name64+`' registered successfully."}`+"\n").with("Location", "/user/"+name64),
+			req("GET", "/user/%61"+name64[1:]).is(200, `{"data":{"email":"k@example.com","username":"`+name64+`"},"message":"User '`+name64+`' retrieved from store."}`+"\n").with("Cache-Status", csStore)}},
+		{name: "404 /metrics escaped", steps: []step{req("GET", "/%6detrics").is(404, notFound)}},
+		{name: "404 /user%2Fkiran", steps: []step{registerKiran, req("GET", "/user%2Fkiran").is(404, notFound)}},
 		{name: "query string ignored", steps: []step{registerKiran, req("GET", "/user/kiran?x=1").is(200, fromStore).with("Cache-Status", csStore)}},
 		{name: "HEAD like GET without body", steps: []step{
 			registerKiran,
@@ -356,14 +393,25 @@ func TestSpec(t *testing.T) {
 		{name: "405 POST /user/kiran", steps: []step{
 			step{method: "POST", path: "/user/kiran", ctype: ctJSONs, body: kiranReq}.
 				is(405, notAllowed).with("Allow", allowUsr, "Cache-Status", csMeth)}},
-		{name: "405 GET /register", steps: []step{req("GET", "/register").is(405, notAllowed).with("Allow", "POST")}},
+		{name: "405 GET /register", steps: []step{req("GET", "/register").is(405, notAllowed).with("Allow", allowReg)}},
 		{name: "405 POST /healthz", steps: []step{req("POST", "/healthz").is(405, notAllowed).with("Allow", allowProb)}},
 		{name: "405 POST /metrics", steps: []step{req("POST", "/metrics").is(405, notAllowed).with("Allow", allowProb)}},
 		{name: "405 DELETE /readyz", steps: []step{req("DELETE", "/readyz").is(405, notAllowed).with("Allow", allowProb)}},
 		{name: "400 malformed request line", steps: []step{
 			step{raw: "GARBAGE\r\n\r\n"}.is(400, errBody("Bad request."))}},
-		{name: "400 header beyond the read buffer", steps: []step{
-			step{raw: "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 8<<10) + "\r\n\r\n"}.is(400, errBody("Bad request."))}},
+		{name: "431 header beyond the read buffer", steps: []step{
+			step{raw: "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 8<<10) + "\r\n\r\n"}.is(431, errBody("Request header too large."))}},
+		{name: "400 malformed header line", steps: []step{
+			step{raw: "GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\nX-Junk" + strings.Repeat("a", 3000) + "\r\n\r\n"}.is(400, errBody("Bad request."))}},
+		{name: "OPTIONS /user/kiran", steps: []step{optionsStep("/user/kiran", allowUsr).with("Cache-Status", csMeth)}},
+		{name: "OPTIONS /user/ with an invalid name", steps: []step{optionsStep("/user/a%2Fb", allowUsr).with("Cache-Status", csMeth)}},
+		{name: "OPTIONS /register", steps: []step{optionsStep("/register", allowReg)}},
+		{name: "OPTIONS /healthz", steps: []step{optionsStep("/healthz", allowProb)}},
+		{name: "OPTIONS /readyz", steps: []step{optionsStep("/readyz", allowProb)}},
+		{name: "OPTIONS /metrics", steps: []step{optionsStep("/metrics", allowProb)}},
+		{name: "OPTIONS *", steps: []step{
+			{raw: "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", status: 204, hdr: map[string]string{"Allow": "GET, HEAD, POST, PUT, DELETE, OPTIONS"}}}},
+		{name: "404 OPTIONS unknown route", steps: []step{req("OPTIONS", "/nope").is(404, notFound)}},
 		{name: "413 announced by Content-Length", steps: []step{
 			step{raw: "POST /register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{"}.is(413, tooLarge)}},
 	}
@@ -440,8 +488,13 @@ func check(t *testing.T, i int, s step, resp *fasthttp.Response) {
 	if got := string(resp.Body()); got != s.want {
 		t.Errorf("step %d %s: got body %q; want %q", i, what, got, s.want)
 	}
-	if got := string(resp.Header.ContentType()); got != ctJSONs {
+	// A 204 has no Content-Type, which the client reports as its default;
+	// TestProtocolOnTheWire reads the bytes.
+	if got := string(resp.Header.ContentType()); got != ctJSONs && s.status != fasthttp.StatusNoContent {
 		t.Errorf("step %d %s: got Content-Type %q; want %q", i, what, got, ctJSONs)
+	}
+	if got := string(resp.Header.Peek("X-Content-Type-Options")); got != "nosniff" {
+		t.Errorf("step %d %s: got X-Content-Type-Options %q; want nosniff", i, what, got)
 	}
 	for _, k := range checkedHeaders {
 		if k == "Content-Length" && s.hdr[k] == "" {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"unsafe"
 
@@ -8,15 +9,20 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// user serves /user/{username}; raw is the rest of the decoded path.
-func (s *Server) user(ctx *fasthttp.RequestCtx, raw []byte) {
+// user serves /user/{username}; seg is the rest of the path as sent.
+func (s *Server) user(ctx *fasthttp.RequestCtx, seg []byte) {
 	get := isGetOrHead(ctx)
 	if !get && !ctx.IsPut() && !ctx.IsDelete() {
 		ctx.Response.Header.SetCanonical(hdrCacheStatus, csMethod)
+		if ctx.IsOptions() {
+			options(ctx, allowUser)
+			return
+		}
 		methodNotAllowed(ctx, allowUser)
 		return
 	}
-	if !validName(raw) {
+	raw, ok := pathName(seg)
+	if !ok {
 		ctx.Response.Header.SetCanonical(hdrCacheStatus, csBypass)
 		writeError(ctx, fasthttp.StatusNotFound, "User not found.")
 		return
@@ -96,7 +102,8 @@ func (s *Server) register(ctx *fasthttp.RequestCtx) {
 	case errors.Is(err, core.ErrExists):
 		writeError(ctx, fasthttp.StatusConflict, "User '"+u.Name+"' already exists.")
 	default:
-		s.log.Error("cannot register user", "user", u.Name, "err", err)
+		// No user name: it comes from the body, and logs carry no body bytes.
+		s.log.Error("cannot register user", "err", err)
 		unavailable(ctx)
 	}
 }
@@ -147,4 +154,64 @@ func parseRequest(ctx *fasthttp.RequestCtx, name string) (core.User, bool) {
 		return core.User{}, false
 	}
 	return u, true
+}
+
+// pathName returns the user name in seg, the path after /user/ as sent, and
+// whether it is a valid name. A name has only unreserved characters
+// (RFC 3986 section 2.3), whose percent-encoded forms are equivalent to
+// them, so an escape is decoded: /user/%6Biran is kiran. An escape of any
+// other byte ("/" as %2F, "%", a space) cannot be in a name, so
+// /user/a%2Fb is the invalid name "a/b" and never another route. seg itself
+// is returned, without allocating, when it has no escape or is invalid.
+func pathName(seg []byte) ([]byte, bool) {
+	if bytes.IndexByte(seg, '%') < 0 {
+		return seg, validName(seg)
+	}
+	n := 0 // the decoded length; checked before anything is allocated
+	for i := 0; i < len(seg); i, n = i+1, n+1 {
+		c := seg[i]
+		if c == '%' {
+			d, ok := unhex2(seg[i+1:])
+			if !ok {
+				return seg, false
+			}
+			c = d
+			i += 2
+		}
+		if !nameByte(c) || n >= maxNameLen {
+			return seg, false
+		}
+	}
+	name := make([]byte, 0, n)
+	for i := 0; i < len(seg); i++ {
+		c := seg[i]
+		if c == '%' {
+			c, _ = unhex2(seg[i+1:])
+			i += 2
+		}
+		name = append(name, c)
+	}
+	return name, validName(name)
+}
+
+// unhex2 decodes the two hex digits at the start of b.
+func unhex2(b []byte) (byte, bool) {
+	if len(b) < 2 {
+		return 0, false
+	}
+	hi, ok1 := unhex(b[0])
+	lo, ok2 := unhex(b[1])
+	return hi<<4 | lo, ok1 && ok2
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }

@@ -31,6 +31,7 @@ type config struct {
 	idleTimeout     time.Duration
 	shutdownTimeout time.Duration
 	logLevel        string
+	maxConns        int
 }
 
 // envName maps a flag to its environment variable. The names are part of
@@ -68,6 +69,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 	durationVar(fs, &c.idleTimeout, "idle-timeout", 60*time.Second, "HTTP: keep-alive idle time")
 	durationVar(fs, &c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "time given to in-flight requests on SIGINT/SIGTERM")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.IntVar(&c.maxConns, "max-conns", 0, "HTTP: most connections served at once (one more gets a 503); 0: the file descriptor limit less 128 (see README, Limits and operations)")
 	return fs
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/tiercache/tiercache/backends/redis"
 	"github.com/tiercache/tiercache/backends/ristretto"
 	"github.com/tiercache/tiercache/core"
+	"github.com/tiercache/tiercache/internal/ratelog"
 	"github.com/tiercache/tiercache/internal/redact"
 	"github.com/tiercache/tiercache/server"
 )
@@ -86,7 +87,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
 		return fmt.Errorf("invalid -log-level: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logs := ratelog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}), ratelog.Config{})
+	defer logs.Flush()
+	log := slog.New(logs)
+	var fdLimit uint64
+	cfg.maxConns, fdLimit = connLimit(cfg.maxConns, log)
 
 	app, err := open(cfg, log)
 	if err != nil {
@@ -100,9 +105,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	hs := app.srv.HTTPServer()
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	go func() { served <- app.srv.Serve(ln) }()
 	log.Info("tiercache serving", "addr", ln.Addr().String(), "store", redact.URL(cfg.store),
-		"l1_bytes", cfg.l1Bytes.String(), "l1_backend", cfg.l1Backend.value, "redis", app.redisState())
+		"l1_bytes", cfg.l1Bytes.String(), "l1_backend", cfg.l1Backend.value, "redis", app.redisState(),
+		"max_conns", cfg.maxConns, "fd_limit", fdLimit)
 
 	select {
 	case err := <-served:
@@ -198,6 +204,7 @@ func (a *app) open(cfg config, log *slog.Logger) error {
 	}
 	a.srv = server.New(a.cache, server.Config{
 		ReadTimeout: cfg.readTimeout, WriteTimeout: cfg.writeTimeout, IdleTimeout: cfg.idleTimeout, Logger: log,
+		MaxConns: cfg.maxConns,
 	})
 	return nil
 }

@@ -105,6 +105,8 @@ type handler struct{ domain string }
 var (
 	hdrCacheStatus = []byte("Cache-Status")
 	hdrLocation    = []byte("Location")
+	hdrNosniff     = []byte("X-Content-Type-Options")
+	nosniff        = []byte("nosniff")
 	ctJSON         = []byte("application/json")
 	csHitL1        = []byte("tiercache; hit; detail=l1")
 	csBypass       = []byte("tiercache; fwd=bypass")
@@ -114,6 +116,7 @@ var (
 
 func (h *handler) serve(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.SetContentTypeBytes(ctJSON)
+	ctx.Response.Header.SetCanonical(hdrNosniff, nosniff)
 	path := ctx.Path()
 	switch {
 	case bytes.HasPrefix(path, userPrefix):
@@ -167,7 +170,7 @@ func (h *handler) user(ctx *fasthttp.RequestCtx, name []byte) {
 		r.AppendBodyString(`' deleted."}` + "\n")
 	default:
 		r.Header.SetCanonical(hdrCacheStatus, csMethod)
-		r.Header.Set("Allow", "GET, HEAD, PUT, DELETE")
+		r.Header.Set("Allow", "GET, HEAD, PUT, DELETE, OPTIONS")
 		writeError(ctx, fasthttp.StatusMethodNotAllowed, "Method not allowed.")
 	}
 }
