@@ -216,6 +216,13 @@ func (c *Cache) load(ctx context.Context, name string) (Result, error) {
 	if useL2 {
 		v, ok, err := c.shared.Get(ctx, name)
 		switch {
+		case errors.Is(err, ErrBadValue), err == nil && ok && !bytes.Equal(v, Tombstone) && !validBody(name, v):
+			// Not a value this cache writes: read the store, and the write
+			// below repairs L2.
+			c.stats.l2Rejected.Add(1)
+			rejected = true
+			c.cfg.Logger.Warn("L2 holds a value this cache did not write: serving the store's and repairing L2",
+				"key", name, "bytes", len(v), "err", err)
 		case err != nil:
 			c.stats.l2Errors.Add(1)
 			useL2 = false
@@ -226,17 +233,10 @@ func (c *Cache) load(ctx context.Context, name string) (Result, error) {
 			// exists answers nothing (the write below repairs it).
 			c.stats.l2Misses.Add(1)
 			l2Missed = true
-		case ok && validBody(name, v):
+		case ok:
 			c.stats.l2Hits.Add(1)
 			c.local.Fill(name, ticket, v, true, c.ttl(true, c.cfg.TTL))
 			return answer(v, true, SourceL2)
-		case ok:
-			// Not a value this cache writes: read the store, and the write
-			// below repairs L2.
-			c.stats.l2Rejected.Add(1)
-			rejected = true
-			c.cfg.Logger.Warn("L2 holds a value this cache did not write: serving the store's and repairing L2",
-				"key", name, "bytes", len(v))
 		default:
 			c.stats.l2Misses.Add(1)
 			l2Missed = true
@@ -272,8 +272,9 @@ func (c *Cache) load(ctx context.Context, name string) (Result, error) {
 		// after the ticket, makes Fill refuse it.
 		c.local.Fill(name, ticket, val, false, c.ttl(false, c.cfg.TTL))
 	case useL2:
-		// No L1 fill: our own L2 write ends this process's tracking of name,
-		// so an L1 entry would not hear of the next write. The next read
+		// No L1 fill: Shared promises to report changes of name only until
+		// the next one, and our own L2 write is one, so an L1 entry might
+		// not hear of the write after it. The next read
 		// fills L1 from L2. The write carries the loaded version, so it
 		// never replaces a newer write.
 		if repaired, err := c.setL2(ctx, name, val, u.Version, found); err != nil {
@@ -323,12 +324,35 @@ func (c *Cache) setL2(ctx context.Context, name string, val []byte, version uint
 	}
 	ttl := c.ttl(found, c.cfg.TTL)
 	replaced, err := c.shared.Replace(ctx, name, val, u.Version, held, ttl)
-	if err != nil || replaced {
-		return replaced, err
+	if err != nil {
+		return false, err
 	}
-	// L2 changed since SetVersion refused: let the versions decide again.
-	_, _, err = c.shared.SetVersion(ctx, name, val, u.Version, ttl)
-	return false, err
+	if !replaced {
+		// L2 changed since SetVersion refused: let the versions decide again.
+		_, _, err = c.shared.SetVersion(ctx, name, val, u.Version, ttl)
+		return false, err
+	}
+	// Replace matched on the version alone. A write of name that the store
+	// gave that very version (a restored store counting up to it) may have
+	// reached L2 between our store read and Replace, and Replace overwrote
+	// it. Such a write committed before it reached L2, so a second store
+	// read sees it (or a later write): publish that.
+	sctx, cancel = context.WithTimeout(ctx, c.cfg.StoreTimeout)
+	now, err := c.store.Get(sctx, name)
+	cancel()
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return true, err
+	}
+	if now.Version != u.Version {
+		found = err == nil
+		val = Tombstone
+		if found {
+			val = now.AppendJSON(nil)
+		}
+		_, _, err = c.shared.SetVersion(ctx, name, val, now.Version, c.ttl(found, c.cfg.TTL))
+		return true, err
+	}
+	return true, nil
 }
 
 // ttl returns the jittered TTL for an entry: the negative TTL for "not

@@ -367,3 +367,56 @@ func TestCoalescedCountsOnlyJoiners(t *testing.T) {
 			readers, st.StoreLoads, st.Coalesced, readers)
 	}
 }
+
+// replaceHookShared is a flakyShared that runs beforeReplace once, just
+// before its first Replace.
+type replaceHookShared struct {
+	*flakyShared
+	beforeReplace func()
+}
+
+func (r *replaceHookShared) Replace(ctx context.Context, key string, val []byte, version, held uint64, ttl time.Duration) (bool, error) {
+	if f := r.beforeReplace; f != nil {
+		r.beforeReplace = nil
+		f()
+	}
+	return r.flakyShared.Replace(ctx, key, val, version, held, ttl)
+}
+
+// A repair replaces L2's value on its version alone. When a restored store
+// counts up to that very version and its write reaches L2 between the
+// repair's store read and Replace, Replace overwrites that write; the
+// repair must then publish it again, so L2 ends with the store's newest.
+func TestRepairKeepsAWriteOfTheHeldVersion(t *testing.T) {
+	ctx := context.Background()
+	flaky := &flakyShared{mapTier: *newMapTier(), versions: map[string]uint64{}}
+	l2 := &replaceHookShared{flakyShared: flaky}
+	store := &versionedStore{users: map[string]User{"carol": {Name: "carol", Email: "old@example.com", Version: 1}}, next: 5}
+	c, _ := newCache(t, Config{Store: store, Shared: l2})
+	// Left by the store before the restore.
+	if stored, _, err := l2.SetVersion(ctx, "carol", User{Name: "carol", Email: "gone@example.com"}.AppendJSON(nil), 500, time.Hour); err != nil || !stored {
+		t.Fatal(stored, err)
+	}
+	newest := User{Name: "carol", Email: "newest@example.com"}
+	l2.beforeReplace = func() { // another instance's write, version 500
+		store.mu.Lock()
+		store.next = 500
+		store.mu.Unlock()
+		v, err := store.Update(ctx, newest)
+		if err != nil {
+			t.Error(err)
+		}
+		if stored, _, err := l2.SetVersion(ctx, "carol", newest.AppendJSON(nil), v, time.Hour); err != nil || !stored {
+			t.Errorf("the other write's SetVersion = %v, %v; want stored", stored, err)
+		}
+	}
+	if _, err := c.Update(ctx, User{Name: "carol", Email: "first@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, _ := l2.mapTier.Get(ctx, "carol"); !bytes.Equal(v, newest.AppendJSON(nil)) {
+		t.Fatalf("L2 holds %s; want the store's newest, %s", v, newest.AppendJSON(nil))
+	}
+	if got := c.Stats().L2Rejected; got != 1 {
+		t.Errorf("L2Rejected = %d; want 1", got)
+	}
+}

@@ -18,6 +18,11 @@ var (
 	// ErrUnavailable means a backend could not be reached in time. For a
 	// Shared tier it is returned while its circuit breaker is open.
 	ErrUnavailable = errors.New("backend unavailable")
+	// ErrBadValue means a Shared tier holds, under the key asked for,
+	// something it did not write (another type, another format, more bytes
+	// than any value of its own). The Cache treats it as a value to reject:
+	// it answers from the store and replaces it.
+	ErrBadValue = errors.New("value not written by this tier")
 )
 
 // User is one registered user.

@@ -37,10 +37,10 @@ type Config struct {
 	// LocalTTL caps how long rueidis keeps a local copy; Redis' own TTL
 	// caps it too. Default 1h.
 	LocalTTL time.Duration
-	// MaxValueBytes bounds what Get reads of a value: a longer one, which
-	// only a hand or another program can have set, is read up to that
-	// length and returned as it is, so that the caller rejects it, without
-	// transferring or keeping megabytes. Default core.MaxBodyBytes.
+	// MaxValueBytes bounds what Get reads of a value: for a longer one,
+	// which only a hand or another program can have set, Get reads one byte
+	// more and returns core.ErrBadValue, without transferring or keeping
+	// megabytes. Default core.MaxBodyBytes.
 	MaxValueBytes int
 	// BreakerThreshold is the number of consecutive failed calls that opens
 	// the breaker. Default 3.
@@ -193,10 +193,11 @@ func unwrap(v []byte) ([]byte, bool) {
 // heldVersion is the Lua that sets v to the version of the value under
 // KEYS[1], as decimal digits without leading zeros, or to nil for a value
 // that this package did not write (no {"v":N, head within its first 64
-// bytes, or N past 2^64-1). It reads only that head: a value of megabytes
-// set by hand must not cost the script a copy of it.
+// bytes, N past 2^64-1, or not a string at all). It reads only that head:
+// a value of megabytes set by hand must not cost the script a copy of it.
 const heldVersion = `
-local v = string.match(redis.call('GETRANGE', KEYS[1], 0, 63), '^{"v":0*(%d-%d),')
+local v = redis.call('TYPE', KEYS[1]).ok == 'string' and
+  string.match(redis.call('GETRANGE', KEYS[1], 0, 63), '^{"v":0*(%d-%d),')
 if v and (#v > 20 or (#v == 20 and v > '18446744073709551615')) then v = nil end
 `
 
@@ -230,23 +231,30 @@ func (t *Tier) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
 	defer cancel()
-	// GETRANGE rather than GET bounds the read. It answers "" for a
-	// missing key, and no value of ours is empty.
+	// GETRANGE rather than GET bounds the read, at one byte past the
+	// longest value of ours. It answers "" for a missing key, and no value
+	// of ours is empty.
 	limit := int64(len(valuePrefix) + 20 + len(dataField) + t.cfg.MaxValueBytes + 1)
-	cmd := t.client.B().Getrange().Key(t.cfg.Prefix + key).Start(0).End(limit - 1).Cache()
+	cmd := t.client.B().Getrange().Key(t.cfg.Prefix + key).Start(0).End(limit).Cache()
 	v, err := t.client.DoCache(ctx, cmd, t.cfg.LocalTTL).AsBytes()
+	if rerr, ok := rueidis.IsRedisErr(err); ok && strings.HasPrefix(rerr.Error(), "WRONGTYPE") {
+		t.succeeded()
+		return nil, false, fmt.Errorf("redis: %s holds another type than a string: %w", key, core.ErrBadValue)
+	}
 	if err = t.result(err); err != nil {
 		return nil, false, fmt.Errorf("redis: cannot get: %w", err)
 	}
 	if len(v) == 0 {
 		return nil, false, nil
 	}
-	if val, ok := unwrap(v); ok && int64(len(v)) < limit {
-		return val, true, nil
+	val, ok := unwrap(v)
+	switch {
+	case int64(len(v)) > limit:
+		return nil, false, fmt.Errorf("redis: %s holds more than %d bytes: %w", key, limit, core.ErrBadValue)
+	case !ok:
+		return nil, false, fmt.Errorf("redis: %s holds %d bytes not in the {\"v\":…,\"d\":…} form: %w", key, len(v), core.ErrBadValue)
 	}
-	// Not a value of ours, or longer than any: returned as it is (at most
-	// limit bytes), for the caller to reject; any write replaces it.
-	return v, true, nil
+	return val, true, nil
 }
 
 // Set stores val under key for ttl with version 0, replacing any value.

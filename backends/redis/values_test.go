@@ -32,19 +32,31 @@ func TestBadL2ValuesAreNotServed(t *testing.T) {
 	if _, err := a.cache.Create(ctx, p3); err != nil {
 		t.Fatal(err)
 	}
-	cases := []struct{ name, raw string }{
-		{"another user's data, high version", `{"v":999999999,"d":{"email":"attacker@evil.com","username":"bob"}}`},
-		{"not JSON", `{"v":1,"d":<html>garbage</html>}`},
-		{"empty", `{"v":1,"d":}`},
-		{"tombstone over a user, high version", `{"v":999999999,"d":null}`},
-		{"leading zeros", `{"v":0000000000000000000000000000001,"d":{"email":"attacker@evil.com","username":"bob"}}`},
-		{"past 2^64", `{"v":99999999999999999999,"d":{"email":"attacker@evil.com","username":"bob"}}`},
-		{"invalid UTF-8", "{\"v\":999999999,\"d\":{\"email\":\"p3\xff@example.com\",\"username\":\"p3\"}}"},
-		{"20 MiB", `{"v":999999999,"d":{"email":"` + strings.Repeat("a", 20<<20) + `@example.com","username":"p3"}}`},
+	cases := []struct {
+		name, raw string
+		hash      bool // set as a hash field, not a string
+	}{
+		{"another user's data, high version", `{"v":999999999,"d":{"email":"attacker@evil.com","username":"bob"}}`, false},
+		{"not JSON", `{"v":1,"d":<html>garbage</html>}`, false},
+		{"empty", `{"v":1,"d":}`, false},
+		{"tombstone over a user, high version", `{"v":999999999,"d":null}`, false},
+		{"leading zeros", `{"v":0000000000000000000000000000001,"d":{"email":"attacker@evil.com","username":"bob"}}`, false},
+		{"past 2^64", `{"v":99999999999999999999,"d":{"email":"attacker@evil.com","username":"bob"}}`, false},
+		{"invalid UTF-8", "{\"v\":999999999,\"d\":{\"email\":\"p3\xff@example.com\",\"username\":\"p3\"}}", false},
+		{"20 MiB", `{"v":999999999,"d":{"email":"` + strings.Repeat("a", 20<<20) + `@example.com","username":"p3"}}`, false},
+		{"a body without the envelope", `{"email":"attacker@evil.com","username":"p3"}`, false},
+		{"a hash", `{"v":999999999,"d":{"email":"attacker@evil.com","username":"p3"}}`, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := srv.Do("SET", "bad:p3", tc.raw); err != nil {
+			set := []string{"SET", "bad:p3", tc.raw}
+			if tc.hash {
+				if _, err := srv.Do("DEL", "bad:p3"); err != nil {
+					t.Fatal(err)
+				}
+				set = []string{"HSET", "bad:p3", "d", tc.raw}
+			}
+			if _, err := srv.Do(set...); err != nil {
 				t.Fatal(err)
 			}
 			// The SET reaches b's L1 as an invalidation, a moment later.
@@ -109,6 +121,21 @@ func TestAcknowledgedWritesLandOverAnyVersion(t *testing.T) {
 	}
 	a.settle(t, "p3", "again@example.com")
 	b.settle(t, "p3", "again@example.com")
+
+	// Another type under the key: every write would fail on it.
+	for _, args := range [][]string{{"DEL", "land:p3"}, {"HSET", "land:p3", "email", "attacker@evil.com"}} {
+		if _, err := srv.Do(args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.cache.Update(ctx, core.User{Name: "p3", Email: "last@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	b.settle(t, "p3", "last@example.com")
+	a.settle(t, "p3", "last@example.com")
+	if q := a.cache.Stats().Queued; q != 0 {
+		t.Fatalf("Queued = %d after the write over a hash; want 0", q)
+	}
 }
 
 // A store that is recreated (or restored) counts its versions from the
