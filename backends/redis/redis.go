@@ -2,6 +2,7 @@ package redis
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -54,6 +55,9 @@ type Config struct {
 	// ConnWriteTimeout is the read/write deadline of the connection and the
 	// PING timeout. Default 1s.
 	ConnWriteTimeout time.Duration
+	// TLS sets the CA and the client certificate for a rediss:// URL; see
+	// TLS. Default: the system's roots, no client certificate.
+	TLS TLS
 	// Logger receives the breaker's transitions. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -75,8 +79,8 @@ type Tier struct {
 var _ core.Shared = (*Tier)(nil)
 
 // New connects to Redis. Redis being down is not an error: the tier starts
-// with its breaker open and keeps reconnecting. A bad URL, or a Redis that
-// cannot do client tracking, is.
+// with its breaker open and keeps reconnecting. A bad URL, a Redis that
+// cannot do client tracking, or TLS that cannot work (see TLS), is.
 func New(cfg Config) (*Tier, error) {
 	if cfg.Invalidator == nil {
 		return nil, errors.New("redis: Config.Invalidator is required")
@@ -105,6 +109,9 @@ func New(cfg Config) (*Tier, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if err := useTLS(&opt, cfg); err != nil {
+		return nil, err
+	}
 
 	t := &Tier{cfg: cfg, stop: make(chan struct{})}
 	opt.ForceSingleClient = len(opt.InitAddress) == 1 // no CLUSTER probe; usable while down
@@ -117,7 +124,7 @@ func New(cfg Config) (*Tier, error) {
 	opt.ClientTrackingOptions = []string{"PREFIX", cfg.Prefix, "BCAST"}
 
 	client, err := rueidis.NewClient(opt)
-	if rerr := refused(cfg.URL, err); rerr != nil {
+	if rerr := cmp.Or(refused(cfg.URL, err), tlsRefused(cfg, opt, err)); rerr != nil {
 		if client != nil {
 			client.Close()
 		}
