@@ -25,6 +25,7 @@ type config struct {
 	redisPrefix     string
 	redisTimeout    time.Duration
 	redisLocalBytes byteSize
+	redisTLS        redisTLS
 	storeTimeout    time.Duration
 	readTimeout     time.Duration
 	writeTimeout    time.Duration
@@ -32,6 +33,12 @@ type config struct {
 	shutdownTimeout time.Duration
 	logLevel        string
 	maxConns        int
+}
+
+// redisTLS is the TLS settings of the Redis connection; see redis.TLS.
+type redisTLS struct {
+	ca, cert, key string
+	insecure      bool
 }
 
 // envName maps a flag to its environment variable. The names are part of
@@ -63,6 +70,10 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.StringVar(&c.redisPrefix, "redis-prefix", "tiercache:user:", "prefix of every Redis key")
 	durationVar(fs, &c.redisTimeout, "redis-timeout", 50*time.Millisecond, "deadline of each Redis call")
 	fs.Var(&c.redisLocalBytes, "redis-local-bytes", "rueidis client-side cache per connection")
+	fs.StringVar(&c.redisTLS.ca, "redis-tls-ca", "", "PEM file of the CA that signed the Redis server's certificate, in place of the system's roots (rediss:// only)")
+	fs.StringVar(&c.redisTLS.cert, "redis-tls-cert", "", "PEM file of a client certificate for a Redis that requires one (with -redis-tls-key)")
+	fs.StringVar(&c.redisTLS.key, "redis-tls-key", "", "PEM file of the private key of -redis-tls-cert")
+	fs.BoolVar(&c.redisTLS.insecure, "redis-tls-insecure", false, "allow skip_verify=true in the Redis URL, which turns off the verification of the server's certificate (logged as a warning)")
 	durationVar(fs, &c.storeTimeout, "store-timeout", 2*time.Second, "deadline of each store call")
 	durationVar(fs, &c.readTimeout, "read-timeout", 10*time.Second, "HTTP: time to read a whole request")
 	durationVar(fs, &c.writeTimeout, "write-timeout", 10*time.Second, "HTTP: time to write a response")

@@ -127,7 +127,11 @@ func TestREADMEListsEverySetting(t *testing.T) {
 	}
 	var c config
 	newFlagSet(&c).VisitAll(func(f *flag.Flag) {
-		row := fmt.Sprintf("| `-%s` | `%s` | `%s` |", f.Name, envName(f.Name), f.DefValue)
+		def := f.DefValue
+		if def == "" {
+			def = `""` // as -h prints it: an empty code span does not render
+		}
+		row := fmt.Sprintf("| `-%s` | `%s` | `%s` |", f.Name, envName(f.Name), def)
 		if !bytes.Contains(readme, []byte(row)) {
 			t.Errorf("README.md has no configuration row starting %q", row)
 		}
@@ -159,5 +163,26 @@ func TestL1Backend(t *testing.T) {
 	}
 	if _, err := parseConfig([]string{"-l1-backend", "lru"}, func(string) string { return "" }, io.Discard); err == nil {
 		t.Fatal("-l1-backend lru: got nil error; want one naming the choices")
+	}
+}
+
+// The Redis TLS settings come from their variables, the command line
+// winning, as every setting does.
+func TestRedisTLSConfig(t *testing.T) {
+	c, err := parseConfig([]string{"-redis-tls-key", "flag-key.pem"}, env(map[string]string{
+		"TIERCACHE_REDIS_TLS_CA":       "ca.pem",
+		"TIERCACHE_REDIS_TLS_CERT":     "cert.pem",
+		"TIERCACHE_REDIS_TLS_KEY":      "env-key.pem",
+		"TIERCACHE_REDIS_TLS_INSECURE": "true",
+	}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (redisTLS{ca: "ca.pem", cert: "cert.pem", key: "flag-key.pem", insecure: true}); c.redisTLS != want {
+		t.Errorf("got %+v; want %+v", c.redisTLS, want)
+	}
+	if _, err := parseConfig(nil, env(map[string]string{"TIERCACHE_REDIS_TLS_INSECURE": "yes please"}), &bytes.Buffer{}); err == nil ||
+		!strings.Contains(err.Error(), "TIERCACHE_REDIS_TLS_INSECURE") {
+		t.Errorf("TIERCACHE_REDIS_TLS_INSECURE=\"yes please\": got %v; want an error naming it", err)
 	}
 }

@@ -194,6 +194,8 @@ func (a *app) open(cfg config, log *slog.Logger) error {
 		if a.l2, err = redis.New(redis.Config{
 			URL: cfg.redisURL, Prefix: cfg.redisPrefix, Invalidator: local,
 			Timeout: cfg.redisTimeout, LocalBytes: int(cfg.redisLocalBytes), Logger: log,
+			TLS: redis.TLS{CAFile: cfg.redisTLS.ca, CertFile: cfg.redisTLS.cert, KeyFile: cfg.redisTLS.key,
+				AllowSkipVerify: cfg.redisTLS.insecure},
 		}); err != nil {
 			return err
 		}

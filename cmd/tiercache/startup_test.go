@@ -18,6 +18,7 @@ import (
 	"github.com/tiercache/tiercache/backends/bolt"
 	"github.com/tiercache/tiercache/internal/pgtest"
 	"github.com/tiercache/tiercache/internal/redistest"
+	"github.com/tiercache/tiercache/internal/tlstest"
 )
 
 // secret is the password of every bad configuration that carries one; no
@@ -86,6 +87,15 @@ func TestStartupErrors(t *testing.T) {
 	aclHost := strings.TrimPrefix(acl.URL(), "redis://")
 	taken := startProcess(t, "-store", "memory", "-redis", "off")
 	downPG := "postgres://tiercache:" + secret + "@" + freeAddr(t) + "/users?connect_timeout=1&sslpassword=" + secret
+	// A TLS Redis that requires client certificates, another CA, and a
+	// "key" whose text is the secret.
+	tlsRedis := tlstest.StartRedis(t, true)
+	tf, otherCA := tlsRedis.Files, tlstest.NewFiles(t).CA
+	tlsHost := strings.TrimPrefix(tlsRedis.TLSURL(), "rediss://")
+	badKey := filepath.Join(dir, "bad-key.pem")
+	if err := os.WriteFile(badKey, []byte("-----BEGIN PRIVATE KEY-----\n"+secret+"\n-----END PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, tc := range []struct {
 		name string
@@ -121,6 +131,20 @@ func TestStartupErrors(t *testing.T) {
 			"redis: redis://notrack:xxxxx@" + aclHost + " refused CLIENT TRACKING, which keeps L1 coherent (NOPERM this user has no permissions to run the 'client|tracking' command)"},
 		{"Redis wrong password", []string{"TIERCACHE_REDIS_URL=redis://notrack:wrong-" + secret + "@" + aclHost}, []string{"-store", "memory"},
 			"redis: redis://notrack:xxxxx@" + aclHost + " refused the connection: WRONGPASS invalid username-password pair or user is disabled."},
+		{"Redis TLS certificate of another CA", nil, []string{"-store", "memory", "-redis", tlsRedis.TLSURL(), "-redis-tls-ca", otherCA},
+			"redis: cannot verify the TLS certificate of " + tlsRedis.TLSURL() + ": x509: certificate signed by unknown authority"},
+		{"Redis TLS client certificate required", []string{"TIERCACHE_REDIS_URL=rediss://:" + secret + "@" + tlsHost, "TIERCACHE_REDIS_TLS_CA=" + tf.CA}, []string{"-store", "memory"},
+			"redis: rediss://:xxxxx@" + tlsHost + " refused the TLS handshake (remote error: tls: certificate required): it requires a client certificate: give one that its CA signed with -redis-tls-cert and -redis-tls-key"},
+		{"Redis TLS certificate without key", []string{"TIERCACHE_REDIS_TLS_CERT=" + tf.ClientCert}, []string{"-store", "memory", "-redis", tlsRedis.TLSURL(), "-redis-tls-ca", tf.CA},
+			"redis: TLS client certificate " + tf.ClientCert + " has no key: give both -redis-tls-cert and -redis-tls-key"},
+		{"Redis TLS CA unreadable", nil, []string{"-store", "memory", "-redis", tlsRedis.TLSURL(), "-redis-tls-ca", filepath.Join(dir, "none.pem")},
+			"redis: cannot read the TLS CA: open " + filepath.Join(dir, "none.pem") + ": no such file or directory"},
+		{"Redis TLS key invalid", []string{"TIERCACHE_REDIS_TLS_KEY=" + badKey}, []string{"-store", "memory", "-redis", tlsRedis.TLSURL(), "-redis-tls-ca", tf.CA, "-redis-tls-cert", tf.ClientCert},
+			"redis: cannot use TLS client certificate " + tf.ClientCert + " with key " + badKey + ": tls: failed to parse private key"},
+		{"Redis skip_verify without -redis-tls-insecure", []string{"TIERCACHE_REDIS_URL=rediss://:" + secret + "@" + tlsHost + "?skip_verify=true"}, []string{"-store", "memory"},
+			`redis: invalid URL "rediss://:xxxxx@` + tlsHost + `?skip_verify=true": skip_verify turns off the verification of the server's certificate; give its CA with -redis-tls-ca instead, or add -redis-tls-insecure if you mean it`},
+		{"Redis TLS files with redis://", []string{"TIERCACHE_REDIS_TLS_CA=" + tf.CA}, []string{"-store", "memory", "-redis", acl.URL()},
+			`redis: TLS files given for "` + acl.URL() + `", a URL without TLS: use rediss://, or drop -redis-tls-ca, -redis-tls-cert and -redis-tls-key`},
 		{"L1 too small", []string{"TIERCACHE_L1_BYTES=1KiB"}, []string{"-store", "memory", "-redis", "off"},
 			"invalid -l1-bytes 1KiB: ristretto: MaxBytes 1024 leaves"},
 		{"L1 too small, otter", nil, []string{"-store", "memory", "-redis", "off", "-l1-backend", "otter", "-l1-bytes", "1KiB"},
