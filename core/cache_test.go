@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -418,5 +419,84 @@ func TestRepairKeepsAWriteOfTheHeldVersion(t *testing.T) {
 	}
 	if got := c.Stats().L2Rejected; got != 1 {
 		t.Errorf("L2Rejected = %d; want 1", got)
+	}
+}
+
+// keyFailingShared is a flakyShared whose writes of some keys always fail,
+// as on a cluster node that is down. Once the whole L2 is up again, it
+// counts the failed writes, and notes how many there had been when the
+// last write of another key landed.
+type keyFailingShared struct {
+	*flakyShared
+	failing map[string]bool
+
+	mu                 sync.Mutex
+	failures, pending  int // failed writes since L2 came back; other keys not yet written
+	failuresAtLastLand int
+}
+
+func (k *keyFailingShared) SetVersion(ctx context.Context, key string, val []byte, version uint64, ttl time.Duration) (bool, uint64, error) {
+	if k.flakyShared.down.Load() {
+		return false, 0, ErrUnavailable
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.failing[key] {
+		k.failures++
+		return false, 0, ErrUnavailable
+	}
+	if k.pending--; k.pending == 0 {
+		k.failuresAtLastLand = k.failures
+	}
+	return k.flakyShared.SetVersion(ctx, key, val, version, ttl)
+}
+
+// Keys that L2 keeps refusing do not hold back the retries of the others:
+// one pass of the retry queue goes past them, so every other queued write
+// lands before the failing keys were tried twice each. (A pass that stops
+// at its first failure lands about a tenth of the others per pass here, and
+// needs dozens of passes.)
+func TestOutboxRetriesPastAFailingKey(t *testing.T) {
+	ctx := context.Background()
+	flaky := &flakyShared{mapTier: *newMapTier(), versions: map[string]uint64{}}
+	l2 := &keyFailingShared{flakyShared: flaky, failing: map[string]bool{}}
+	users := map[string]User{}
+	var names []string
+	for i := range 110 {
+		n := fmt.Sprintf("u%03d", i)
+		names = append(names, n)
+		users[n] = User{Name: n, Email: "old@example.com", Version: uint64(i + 1)}
+		if i < 10 {
+			l2.failing[n] = true
+		}
+	}
+	l2.pending = len(names) - len(l2.failing)
+	store := &versionedStore{users: users, next: uint64(len(names) + 1)}
+	c, _ := newCache(t, Config{Store: store, Shared: l2, RetryInterval: 20 * time.Millisecond})
+
+	flaky.down.Store(true)
+	for _, n := range names {
+		if _, err := c.Update(ctx, User{Name: n, Email: "new@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flaky.down.Store(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Stats().Queued != uint64(len(l2.failing)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Queued = %d after 10s; want only the %d failing keys left", c.Stats().Queued, len(l2.failing))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	l2.mu.Lock()
+	failures := l2.failuresAtLastLand
+	l2.mu.Unlock()
+	if failures > 2*len(l2.failing) {
+		t.Errorf("the failing keys failed %d times before the last other key landed; want at most %d (two passes)", failures, 2*len(l2.failing))
+	}
+	for _, n := range names[len(l2.failing):] {
+		if v, _, _ := flaky.mapTier.Get(ctx, n); !strings.Contains(string(v), "new@example.com") {
+			t.Fatalf("L2 holds %s for %s; want the new email", v, n)
+		}
 	}
 }

@@ -96,9 +96,16 @@ func (o *outbox) remove(key string, queued uint64) {
 	}
 }
 
-// run republishes the queued keys every interval until close. It stops a
-// pass at the first failure: L2 is still down or refusing, and the next
-// tick tries again, in another order.
+// maxFailuresPerPass bounds the failed retries of one pass. A failure may
+// be the key's alone (a node of a cluster that is down, a key that Redis
+// refuses), so a pass goes on past it and the keys behind it still land;
+// but when all of L2 is down every retry fails, each after a store read,
+// and the pass must not read the store for every queued key each tick.
+const maxFailuresPerPass = 16
+
+// run republishes the queued keys every interval until close. A pass goes
+// on past a failed key and stops after maxFailuresPerPass failures; the
+// next tick tries again, in another order.
 func (o *outbox) run() {
 	defer close(o.done)
 	tick := time.NewTicker(o.interval)
@@ -123,6 +130,7 @@ func (o *outbox) run() {
 			batch = append(batch, entry{k, n})
 		}
 		o.mu.Unlock()
+		failures := 0
 		for _, e := range batch {
 			select {
 			case <-o.stop:
@@ -130,7 +138,10 @@ func (o *outbox) run() {
 			default:
 			}
 			if o.republish(e.key) != nil {
-				break
+				if failures++; failures == maxFailuresPerPass {
+					break
+				}
+				continue
 			}
 			o.remove(e.key, e.queued)
 		}
