@@ -50,14 +50,22 @@ func twoInstancesOn(t *testing.T, srv redisServer, prefix string) (*instance, *i
 // newInstanceWith is newInstance with cfg's TTLs and intervals.
 func newInstanceWith(t *testing.T, srv redisServer, store core.Store, prefix string, cfg core.Config) *instance {
 	t.Helper()
+	return newInstanceL2(t, redis.Config{URL: srv.URL(), Prefix: prefix}, store, cfg)
+}
+
+// newInstanceL2 is newInstanceWith with l2's URL, Prefix and Logger.
+func newInstanceL2(t *testing.T, l2cfg redis.Config, store core.Store, cfg core.Config) *instance {
+	t.Helper()
 	l1, err := ristretto.New(ristretto.Config{MaxBytes: 8 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(l1.Close)
 	local := core.NewLocal(l1)
+	l2cfg.Invalidator = local
 	// 200ms: generous for -race on 2 cores, short enough for the outage tests.
-	l2, err := redis.New(redis.Config{URL: srv.URL(), Prefix: prefix, Invalidator: local, Timeout: 200 * time.Millisecond})
+	l2cfg.Timeout = 200 * time.Millisecond
+	l2, err := redis.New(l2cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
