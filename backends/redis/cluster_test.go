@@ -5,6 +5,7 @@ package redis_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -117,6 +118,18 @@ func TestClusterDownAtStart(t *testing.T) {
 		}
 		if _, _, err := tier.Get(ctx, "k"); err != core.ErrUnavailable {
 			t.Fatalf("Get with every node down: %v; want core.ErrUnavailable", err)
+		}
+		if err := tier.Set(ctx, "k", []byte("v"), time.Minute); !errors.Is(err, core.ErrUnavailable) {
+			t.Fatalf("Set with every node down: %v; want core.ErrUnavailable", err)
+		}
+		if _, _, err := tier.SetVersion(ctx, "k", []byte("v"), 1, time.Minute); !errors.Is(err, core.ErrUnavailable) {
+			t.Fatalf("SetVersion with every node down: %v; want core.ErrUnavailable", err)
+		}
+		if _, err := tier.Replace(ctx, "k", []byte("v"), 2, 1, time.Minute); !errors.Is(err, core.ErrUnavailable) {
+			t.Fatalf("Replace with every node down: %v; want core.ErrUnavailable", err)
+		}
+		if err := tier.Del(ctx, "k"); !errors.Is(err, core.ErrUnavailable) {
+			t.Fatalf("Del with every node down: %v; want core.ErrUnavailable", err)
 		}
 		tiers = append(tiers, tier)
 	}

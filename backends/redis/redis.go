@@ -285,7 +285,9 @@ func (t *Tier) Get(ctx context.Context, key string) ([]byte, bool, error) {
 // Set stores val under key for ttl with version 0, replacing any value.
 func (t *Tier) Set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
 	k := t.cfg.Prefix + key
-	_, err := t.write(ctx, k, t.client.B().Set().Key(k).Value(wrap(val, 0)).PxMilliseconds(ttl.Milliseconds()).Build())
+	_, err := t.write(ctx, k, func(b rueidis.Builder) rueidis.Completed {
+		return b.Set().Key(k).Value(wrap(val, 0)).PxMilliseconds(ttl.Milliseconds()).Build()
+	})
 	return err
 }
 
@@ -294,9 +296,10 @@ func (t *Tier) Set(ctx context.Context, key string, val []byte, ttl time.Duratio
 // the version held.
 func (t *Tier) SetVersion(ctx context.Context, key string, val []byte, version uint64, ttl time.Duration) (bool, uint64, error) {
 	k := t.cfg.Prefix + key
-	cmd := t.client.B().Eval().Script(setVersionScript).Numkeys(1).Key(k).
-		Arg(strconv.FormatUint(version, 10), wrap(val, version), strconv.FormatInt(ttl.Milliseconds(), 10)).Build()
-	r, err := t.write(ctx, k, cmd)
+	r, err := t.write(ctx, k, func(b rueidis.Builder) rueidis.Completed {
+		return b.Eval().Script(setVersionScript).Numkeys(1).Key(k).
+			Arg(strconv.FormatUint(version, 10), wrap(val, version), strconv.FormatInt(ttl.Milliseconds(), 10)).Build()
+	})
 	if err != nil {
 		return false, 0, err
 	}
@@ -318,10 +321,11 @@ func (t *Tier) SetVersion(ctx context.Context, key string, val []byte, version u
 // held, atomically (a Lua script).
 func (t *Tier) Replace(ctx context.Context, key string, val []byte, version, held uint64, ttl time.Duration) (bool, error) {
 	k := t.cfg.Prefix + key
-	cmd := t.client.B().Eval().Script(replaceScript).Numkeys(1).Key(k).
-		Arg(strconv.FormatUint(version, 10), wrap(val, version), strconv.FormatInt(ttl.Milliseconds(), 10),
-			strconv.FormatUint(held, 10)).Build()
-	r, err := t.write(ctx, k, cmd)
+	r, err := t.write(ctx, k, func(b rueidis.Builder) rueidis.Completed {
+		return b.Eval().Script(replaceScript).Numkeys(1).Key(k).
+			Arg(strconv.FormatUint(version, 10), wrap(val, version), strconv.FormatInt(ttl.Milliseconds(), 10),
+				strconv.FormatUint(held, 10)).Build()
+	})
 	if err != nil {
 		return false, err
 	}
@@ -332,19 +336,22 @@ func (t *Tier) Replace(ctx context.Context, key string, val []byte, version, hel
 // Del removes key.
 func (t *Tier) Del(ctx context.Context, key string) error {
 	k := t.cfg.Prefix + key
-	_, err := t.write(ctx, k, t.client.B().Del().Key(k).Build())
+	_, err := t.write(ctx, k, func(b rueidis.Builder) rueidis.Completed { return b.Del().Key(k).Build() })
 	return err
 }
 
-// write sends cmd and a barrier read of key on the same connection (see
-// "Read-your-writes") and returns cmd's reply.
-func (t *Tier) write(ctx context.Context, key string, cmd rueidis.Completed) (rueidis.RedisResult, error) {
+// write sends the command that build makes and a barrier read of key on
+// the same connection (see "Read-your-writes") and returns the command's
+// reply. The command is built here, once the breaker is known closed: the
+// client, whose builder computes the key's cluster slot, may not exist
+// before.
+func (t *Tier) write(ctx context.Context, key string, build func(rueidis.Builder) rueidis.Completed) (rueidis.RedisResult, error) {
 	if t.open.Load() {
 		return rueidis.RedisResult{}, core.ErrUnavailable
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
 	defer cancel()
-	r := t.client.Do(ctx, cmd)
+	r := t.client.Do(ctx, build(t.client.B()))
 	err := r.Error()
 	if rueidis.IsRedisNil(err) { // a script's false
 		err = nil
