@@ -508,15 +508,18 @@ func (t *Tier) probe() {
 		k := t.cfg.Prefix + probeKey
 		err := client.Do(ctx, client.B().Eval().Script(probeScript).Numkeys(1).Key(k).Build()).Error()
 		cancel()
-		if rerr, ok := rueidis.IsRedisErr(err); ok && refusal(rerr) != "" {
-			t.refused.Add(1)
-			if reason := refusal(rerr); reason != lastReason {
-				lastReason = reason
-				t.cfg.Logger.Warn("redis refused a call", "reason", reason, "redis", redact(t.cfg.URL), "err", err)
+		if rerr, ok := rueidis.IsRedisErr(err); ok {
+			// As in result: an error reply that is not a refusal means
+			// that Redis serves.
+			if reason := refusal(rerr); reason != "" {
+				t.refused.Add(1)
+				if reason != lastReason {
+					lastReason = reason
+					t.cfg.Logger.Warn("redis refused a call", "reason", reason, "redis", redact(t.cfg.URL), "err", err)
+				}
+				continue
 			}
-			continue
-		}
-		if err != nil {
+		} else if err != nil {
 			continue
 		}
 		// L1 entries filled during the outage were never tracked: drop them.
