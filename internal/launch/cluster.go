@@ -21,7 +21,9 @@ const ClusterNodeTimeout = 2 * time.Second
 
 // Cluster is a Redis Cluster of six redis-server processes on loopback
 // ports: three masters with one replica each. Which node is a master
-// changes with failovers; Roles tells the current state.
+// changes with failovers; Roles tells the current state. Faults are the
+// nodes' own: Stop (kill -9), Pause and Resume (SIGSTOP, SIGCONT),
+// Restart (on the same port, with the same nodes.conf).
 type Cluster struct {
 	// Nodes are the six nodes in the order they were started. Each keeps
 	// its port, its directory and its nodes.conf across Restart, so it

@@ -88,3 +88,14 @@ func (c *Cluster) WaitOK() {
 		c.tb.Fatal(err)
 	}
 }
+
+// WaitFailover waits until a replica of master serves master's slots (at
+// most 30s) and returns it.
+func (c *Cluster) WaitFailover(master *launch.Redis) *launch.Redis {
+	c.tb.Helper()
+	r, err := c.Cluster.WaitFailover(master, 30*time.Second)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	return r
+}
