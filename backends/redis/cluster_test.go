@@ -248,16 +248,29 @@ func TestReadOnlyReplica(t *testing.T) {
 	}
 }
 
-// A cluster node whose user may not run CLUSTER SLOTS leaves rueidis in
-// single-node mode, so keys on the other masters answer MOVED: refused,
-// not served as if Redis had answered.
-func TestMovedIsRefused(t *testing.T) {
+// A cluster node whose user may not run CLUSTER SLOTS would leave rueidis
+// in single-node mode, where keys on the other masters answer MOVED: New
+// refuses it, with the fix.
+func TestClusterNodeWithoutClusterSlots(t *testing.T) {
 	c := sharedCluster(t)
 	seed := c.Nodes[0]
 	if _, err := seed.Do("ACL", "SETUSER", "noslots", "on", ">s3cret", "~*", "+@all", "-cluster|slots"); err != nil {
 		t.Fatal(err)
 	}
-	url := "redis://noslots:s3cret@" + seed.Addr
+	checkStartError(t, "redis://noslots:s3cret@"+seed.Addr,
+		"redis: redis://noslots:xxxxx@"+seed.Addr+" is a Redis Cluster node but refused CLUSTER SLOTS, so keys on the other nodes would answer MOVED: allow it (ACL +cluster|slots)")
+}
+
+// The same user without INFO either cannot be told from a single Redis:
+// keys on the other masters answer MOVED, which is refused, not served as
+// if Redis had answered.
+func TestMovedIsRefused(t *testing.T) {
+	c := sharedCluster(t)
+	seed := c.Nodes[0]
+	if _, err := seed.Do("ACL", "SETUSER", "noslotsinfo", "on", ">s3cret", "~*", "+@all", "-cluster|slots", "-info"); err != nil {
+		t.Fatal(err)
+	}
+	url := "redis://noslotsinfo:s3cret@" + seed.Addr
 	var logs logBuffer
 	prefix := offSeed(t, c, "moved", "hot")
 	a := newInstanceL2(t, redis.Config{URL: url, Prefix: prefix, Logger: logs.logger()}, memory.New(), core.Config{})

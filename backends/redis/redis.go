@@ -147,6 +147,15 @@ func New(cfg Config) (*Tier, error) {
 
 // connect builds the rueidis client: a non-nil client and a nil error, or
 // a nil client and the error.
+//
+// rueidis falls back to a single-node client when CLUSTER SLOTS fails
+// with any error that mentions CLUSTER, not only when cluster support is
+// disabled: also for an ACL user without +cluster|slots on a cluster node.
+// Such a client would get MOVED for every key on another master, so
+// connect asks the node itself (INFO cluster) and refuses a cluster node
+// in single-node mode with errSingleOnCluster. A node that does not answer
+// INFO (an ACL without it) cannot be told apart; its MOVED replies are
+// refusals (see refusal).
 func (t *Tier) connect() (rueidis.Client, error) {
 	client, err := rueidis.NewClient(t.opt)
 	if err != nil {
@@ -155,8 +164,20 @@ func (t *Tier) connect() (rueidis.Client, error) {
 		}
 		return nil, err
 	}
+	if client.Mode() == rueidis.ClientModeStandalone {
+		ctx, cancel := context.WithTimeout(context.Background(), t.cfg.ConnWriteTimeout)
+		info, err := client.Do(ctx, client.B().Info().Section("cluster").Build()).ToString()
+		cancel()
+		if err == nil && strings.Contains(info, "cluster_enabled:1") {
+			client.Close()
+			return nil, errSingleOnCluster
+		}
+	}
 	return client, nil
 }
+
+// errSingleOnCluster means that a cluster node refused CLUSTER SLOTS.
+var errSingleOnCluster = errors.New("is a Redis Cluster node but refused CLUSTER SLOTS, so keys on the other nodes would answer MOVED: allow it (ACL +cluster|slots)")
 
 func setDefault(d *time.Duration, def time.Duration) {
 	if *d == 0 {
