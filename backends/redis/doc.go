@@ -35,12 +35,11 @@
 // # Redis Cluster
 //
 // One address in the URL may be a single Redis or any node of a cluster,
-// master or replica: rueidis asks it CLUSTER SLOTS and uses a single-node
-// client only when the node answers that cluster support is disabled (and
-// refuses, at start, a cluster node whose user may not run CLUSTER SLOTS;
-// see Tier.connect).
-// Several addresses (?addr=) mean a cluster, and any one that answers is
-// enough. The cluster client follows MOVED and ASK itself and keeps one
+// master or replica: rueidis asks it CLUSTER SLOTS and falls back to a
+// single-node client when that fails, and the tier then checks with INFO
+// cluster that the node is not a cluster node whose user may not run
+// CLUSTER SLOTS (a start-up error; see Tier.connect). Several addresses
+// (?addr=) mean a cluster, and any one that answers is enough. The cluster client follows MOVED and ASK itself and keeps one
 // connection per node, each tracking the prefix, so every master's
 // invalidations reach the Invalidator and the write and its barrier share
 // a connection. The tier still has one breaker for the whole cluster (see
