@@ -201,6 +201,13 @@ func TestNoPermission(t *testing.T) {
 	}
 	b.settle(t, "hot", "old@example.com")
 
+	// The read is refused (GETRANGE), and answered from the store.
+	if got, src := a.read(t, "hot"); got != "old@example.com" || src != core.SourceStore {
+		t.Errorf("a reads %q from %v; want old@example.com from the store", got, src)
+	}
+	if got := a.l2.Status(); got != "degraded" {
+		t.Errorf("Status after a refused read = %s; want degraded", got)
+	}
 	if _, err := a.cache.Update(ctx, core.User{Name: "hot", Email: "new@example.com"}); err != nil {
 		t.Fatal(err)
 	}
@@ -259,6 +266,9 @@ func TestClusterNodeWithoutClusterSlots(t *testing.T) {
 	}
 	checkStartError(t, "redis://noslots:s3cret@"+seed.Addr,
 		"redis: redis://noslots:xxxxx@"+seed.Addr+" is a Redis Cluster node but refused CLUSTER SLOTS, so keys on the other nodes would answer MOVED: allow it (ACL +cluster|slots)")
+	// A wrong password stays a start-up error on a cluster, as on a single Redis.
+	checkStartError(t, "redis://noslots:wrong-s3cret@"+seed.Addr, "refused the connection: WRONGPASS")
+	checkStartError(t, strings.Replace(c.URLAll(), "redis://", "redis://noslots:wrong-s3cret@", 1), "refused the connection: WRONGPASS")
 }
 
 // The same user without INFO either cannot be told from a single Redis:
