@@ -484,7 +484,11 @@ type Stats struct {
 	// L2Rejected counts values that L2 held wrongly: read values that this
 	// cache does not write, and versions that no write of the store gave.
 	// Each was answered from the store and replaced in L2.
-	L2Rejected              uint64
+	L2Rejected uint64
+	// L2Refused counts calls that L2 answered but refused, when the Shared
+	// tier is a RefusalCounter (see there); they count in L2Errors too
+	// when the Cache made them.
+	L2Refused               uint64
 	StoreLoads, StoreErrors uint64
 	// Coalesced counts callers that took another caller's load instead of
 	// their own.
@@ -515,6 +519,9 @@ func (c *Cache) Stats() Stats {
 	st.Coalesced = st.L1Misses - flights
 	if c.outbox != nil {
 		st.Queued = uint64(c.outbox.len())
+	}
+	if r, ok := c.shared.(RefusalCounter); ok {
+		st.L2Refused = r.Refused()
 	}
 	return st
 }

@@ -199,6 +199,15 @@ type Shared interface {
 	Status() string
 }
 
+// RefusalCounter is implemented by a Shared tier that tells refusals apart
+// from other failures: calls that its backend answered but would not do (no
+// permission, a read-only replica, a cluster that does not serve the key).
+// Refused returns how many there were since the tier started; Cache.Stats
+// reports it as L2Refused.
+type RefusalCounter interface {
+	Refused() uint64
+}
+
 // Invalidator receives the invalidation feed of a Shared tier. Invalidate
 // must not block and must not call back into the tier; keys == nil means
 // every key (FLUSHALL, lost connection, recovery).

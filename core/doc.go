@@ -50,9 +50,11 @@
 // from the store. A tombstone (a delete's) answers no read either: it only
 // keeps older writes out of L2, and "not found" comes from the store.
 //
-// When L2 is down the Cache serves from L1 and the store; L1 entries filled
-// then live for Config.DegradedTTL only, since nothing invalidates them, and
-// the L2 backend calls Invalidate(nil) when it recovers.
+// When L2 is down, or refuses its calls (its breaker is open), the Cache
+// serves from L1 and the store; L1 entries filled then live for
+// Config.DegradedTTL only, since nothing invalidates them, and the L2
+// backend calls Invalidate(nil) when it recovers. A Shared tier that is a
+// RefusalCounter reports its refusals in Stats.L2Refused.
 //
 // # Lifetimes
 //

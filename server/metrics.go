@@ -29,6 +29,8 @@ var metrics = []metric{
 		"", func(s core.Stats) uint64 { return s.L2Errors }},
 	{"tiercache_l2_rejected_total", "Values L2 held wrongly (not what this cache writes, or a version no store write gave); each was answered from the store and replaced.", "counter",
 		"", func(s core.Stats) uint64 { return s.L2Rejected }},
+	{"tiercache_l2_refused_total", "L2 calls that Redis answered with a refusal (NOPERM, NOAUTH, WRONGPASS, READONLY, MASTERDOWN, LOADING, CLUSTERDOWN, MOVED, ASK), the breaker's probes included; each opens the breaker.", "counter",
+		"", func(s core.Stats) uint64 { return s.L2Refused }},
 	{"tiercache_store_loads_total", "Reads that went to the store.", "counter",
 		"", func(s core.Stats) uint64 { return s.StoreLoads }},
 	{"tiercache_store_errors_total", "Store reads that failed.", "counter",

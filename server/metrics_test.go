@@ -41,6 +41,7 @@ func TestMetrics(t *testing.T) {
 		"tiercache_store_loads_total 2",
 		"tiercache_store_errors_total 0",
 		"tiercache_l2_rejected_total 0",
+		"tiercache_l2_refused_total 0",
 		"# TYPE tiercache_l2_queued_writes gauge",
 		"tiercache_l2_queued_writes 0",
 	} {

@@ -26,7 +26,7 @@ type instance struct {
 	cache *core.Cache
 }
 
-func newInstance(t *testing.T, srv *redistest.Server, store core.Store, prefix string) *instance {
+func newInstance(t *testing.T, srv redisServer, store core.Store, prefix string) *instance {
 	t.Helper()
 	return newInstanceWith(t, srv, store, prefix, core.Config{})
 }
@@ -36,12 +36,25 @@ func newInstance(t *testing.T, srv *redistest.Server, store core.Store, prefix s
 func twoInstances(t *testing.T, prefix string) (*redistest.Server, *instance, *instance) {
 	t.Helper()
 	srv := redistest.Start(t)
+	a, b := twoInstancesOn(t, srv, prefix)
+	return srv, a, b
+}
+
+// twoInstancesOn is twoInstances on srv.
+func twoInstancesOn(t *testing.T, srv redisServer, prefix string) (*instance, *instance) {
+	t.Helper()
 	store := memory.New()
-	return srv, newInstance(t, srv, store, prefix), newInstance(t, srv, store, prefix)
+	return newInstance(t, srv, store, prefix), newInstance(t, srv, store, prefix)
 }
 
 // newInstanceWith is newInstance with cfg's TTLs and intervals.
-func newInstanceWith(t *testing.T, srv *redistest.Server, store core.Store, prefix string, cfg core.Config) *instance {
+func newInstanceWith(t *testing.T, srv redisServer, store core.Store, prefix string, cfg core.Config) *instance {
+	t.Helper()
+	return newInstanceL2(t, redis.Config{URL: srv.URL(), Prefix: prefix}, store, cfg)
+}
+
+// newInstanceL2 is newInstanceWith with l2's URL, Prefix and Logger.
+func newInstanceL2(t *testing.T, l2cfg redis.Config, store core.Store, cfg core.Config) *instance {
 	t.Helper()
 	l1, err := ristretto.New(ristretto.Config{MaxBytes: 8 << 20})
 	if err != nil {
@@ -49,8 +62,10 @@ func newInstanceWith(t *testing.T, srv *redistest.Server, store core.Store, pref
 	}
 	t.Cleanup(l1.Close)
 	local := core.NewLocal(l1)
+	l2cfg.Invalidator = local
 	// 200ms: generous for -race on 2 cores, short enough for the outage tests.
-	l2, err := redis.New(redis.Config{URL: srv.URL(), Prefix: prefix, Invalidator: local, Timeout: 200 * time.Millisecond})
+	l2cfg.Timeout = 200 * time.Millisecond
+	l2, err := redis.New(l2cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,45 +136,59 @@ func (in *instance) settle(t *testing.T, name, want string) {
 
 // A write through one instance makes the other stop serving the old value
 // from L1 and L2, for a registration that replaces a cached "not found",
-// an update and a delete.
+// an update and a delete; on a cluster, for a key on each master.
 func TestTwoInstancesStayCoherent(t *testing.T) {
-	_, a, b := twoInstances(t, "coh:")
+	onEach(t, func(t *testing.T, srv redisServer) {
+		a, b := twoInstancesOn(t, srv, "coh:")
+		for _, name := range spread(t, srv, "coh:", "kiran") {
+			twoInstancesStayCoherent(t, a, b, name)
+		}
+	})
+}
 
+func twoInstancesStayCoherent(t *testing.T, a, b *instance, name string) {
+	t.Helper()
 	// Both cache "not found" in L1.
 	for _, in := range []*instance{a, b} {
-		in.settle(t, "kiran", "")
+		in.settle(t, name, "")
 	}
-	if _, err := a.cache.Create(ctx, core.User{Name: "kiran", Email: "kiran@example.com"}); err != nil {
+	if _, err := a.cache.Create(ctx, core.User{Name: name, Email: "kiran@example.com"}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := a.read(t, "kiran"); got != "kiran@example.com" {
+	if got, _ := a.read(t, name); got != "kiran@example.com" {
 		t.Fatalf("writer reads %q right after its registration; want kiran@example.com", got)
 	}
-	b.settle(t, "kiran", "kiran@example.com")
-	a.settle(t, "kiran", "kiran@example.com")
+	b.settle(t, name, "kiran@example.com")
+	a.settle(t, name, "kiran@example.com")
 
-	if _, err := b.cache.Update(ctx, core.User{Name: "kiran", Email: "new@example.com"}); err != nil {
+	if _, err := b.cache.Update(ctx, core.User{Name: name, Email: "new@example.com"}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := b.read(t, "kiran"); got != "new@example.com" {
+	if got, _ := b.read(t, name); got != "new@example.com" {
 		t.Fatalf("writer reads %q right after its update; want new@example.com", got)
 	}
-	a.settle(t, "kiran", "new@example.com")
+	a.settle(t, name, "new@example.com")
 
-	if err := a.cache.Delete(ctx, "kiran"); err != nil {
+	if err := a.cache.Delete(ctx, name); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := a.read(t, "kiran"); got != "" {
+	if got, _ := a.read(t, name); got != "" {
 		t.Fatalf("writer reads %q right after its delete; want not found", got)
 	}
-	b.settle(t, "kiran", "")
+	b.settle(t, name, "")
 }
 
 // Read-your-writes under concurrency: while b hammers the key, every read
 // that a makes after its own write returns serves that write or a later one.
 func TestReadYourWritesUnderLoad(t *testing.T) {
-	_, a, b := twoInstances(t, "ryw:")
-	if _, err := a.cache.Create(ctx, core.User{Name: "hot", Email: "0@example.com"}); err != nil {
+	onEach(t, func(t *testing.T, srv redisServer) {
+		a, b := twoInstancesOn(t, srv, "ryw:")
+		readYourWritesUnderLoad(t, a, b, spread(t, srv, "ryw:", "hot")[0])
+	})
+}
+
+func readYourWritesUnderLoad(t *testing.T, a, b *instance, hot string) {
+	if _, err := a.cache.Create(ctx, core.User{Name: hot, Email: "0@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	stop := make(chan struct{})
@@ -171,8 +200,8 @@ func TestReadYourWritesUnderLoad(t *testing.T) {
 				case <-stop:
 					return
 				default:
-					a.read(t, "hot")
-					b.read(t, "hot")
+					a.read(t, hot)
+					b.read(t, hot)
 				}
 			}
 		})
@@ -181,17 +210,17 @@ func TestReadYourWritesUnderLoad(t *testing.T) {
 	for i := 1; i <= 300; i++ {
 		want := fmt.Sprintf("%d@example.com", i)
 		last = want
-		if _, err := a.cache.Update(ctx, core.User{Name: "hot", Email: want}); err != nil {
+		if _, err := a.cache.Update(ctx, core.User{Name: hot, Email: want}); err != nil {
 			t.Fatal(err)
 		}
-		if got, src := a.read(t, "hot"); got != want {
+		if got, src := a.read(t, hot); got != want {
 			t.Errorf("update %d: writer then read %q from %v; want %q", i, got, src, want)
 			break
 		}
 	}
 	close(stop)
 	wg.Wait()
-	b.settle(t, "hot", last)
+	b.settle(t, hot, last)
 }
 
 // The fill race, end to end: b keeps refilling its L1 while a writes. An L1
@@ -199,8 +228,14 @@ func TestReadYourWritesUnderLoad(t *testing.T) {
 // it; if one did, b would serve the old value from L1 forever and settle
 // would time out.
 func TestFillRaceStress(t *testing.T) {
-	_, a, b := twoInstances(t, "race:")
-	if _, err := a.cache.Create(ctx, core.User{Name: "k", Email: "0@example.com"}); err != nil {
+	onEach(t, func(t *testing.T, srv redisServer) {
+		a, b := twoInstancesOn(t, srv, "race:")
+		fillRaceStress(t, a, b, spread(t, srv, "race:", "k")[0])
+	})
+}
+
+func fillRaceStress(t *testing.T, a, b *instance, k string) {
+	if _, err := a.cache.Create(ctx, core.User{Name: k, Email: "0@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	for i := 1; i <= 200; i++ {
@@ -208,16 +243,16 @@ func TestFillRaceStress(t *testing.T) {
 		for range 4 {
 			wg.Go(func() {
 				for range 5 {
-					b.read(t, "k")
+					b.read(t, k)
 				}
 			})
 		}
 		want := fmt.Sprintf("%d@example.com", i)
-		if _, err := a.cache.Update(ctx, core.User{Name: "k", Email: want}); err != nil {
+		if _, err := a.cache.Update(ctx, core.User{Name: k, Email: want}); err != nil {
 			t.Fatal(err)
 		}
 		wg.Wait()
-		b.settle(t, "k", want)
+		b.settle(t, k, want)
 	}
 }
 
@@ -344,9 +379,14 @@ func (s *holdingStore) Update(ctx context.Context, u core.User) (uint64, error) 
 // Two writes that commit in one order and reach Redis in the other leave
 // the newer value everywhere: versions order the L2 writes.
 func TestOutOfOrderPublishes(t *testing.T) {
-	srv := redistest.Start(t)
+	onEach(t, func(t *testing.T, srv redisServer) {
+		outOfOrderPublishes(t, srv, spread(t, srv, "order:", "hot")[0])
+	})
+}
+
+func outOfOrderPublishes(t *testing.T, srv redisServer, hot string) {
 	mem := memory.New()
-	if _, err := mem.Create(ctx, core.User{Name: "hot", Email: "0@example.com"}); err != nil {
+	if _, err := mem.Create(ctx, core.User{Name: hot, Email: "0@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	held := &holdingStore{Store: mem, email: "first@example.com", release: make(chan struct{})}
@@ -355,22 +395,22 @@ func TestOutOfOrderPublishes(t *testing.T) {
 
 	firstDone := make(chan error, 1)
 	go func() {
-		_, err := a.cache.Update(ctx, core.User{Name: "hot", Email: "first@example.com"})
+		_, err := a.cache.Update(ctx, core.User{Name: hot, Email: "first@example.com"})
 		firstDone <- err
 	}()
 	waitFor(t, "the first update to commit", func() bool {
-		u, err := mem.Get(ctx, "hot")
+		u, err := mem.Get(ctx, hot)
 		return err == nil && u.Email == "first@example.com"
 	})
-	if _, err := b.cache.Update(ctx, core.User{Name: "hot", Email: "second@example.com"}); err != nil {
+	if _, err := b.cache.Update(ctx, core.User{Name: hot, Email: "second@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	close(held.release) // now the first update publishes, late
 	if err := <-firstDone; err != nil {
 		t.Fatal(err)
 	}
-	a.settle(t, "hot", "second@example.com")
-	b.settle(t, "hot", "second@example.com")
+	a.settle(t, hot, "second@example.com")
+	b.settle(t, hot, "second@example.com")
 }
 
 // A write acknowledged while this instance's breaker is open reaches L2 once

@@ -32,13 +32,44 @@
 // huge value set by hand costs them no copy; a value without that head is
 // not one of ours and any write replaces it.
 //
+// # Redis Cluster
+//
+// One address in the URL may be a single Redis or any node of a cluster,
+// master or replica: rueidis asks it CLUSTER SLOTS and falls back to a
+// single-node client when that fails, and the tier then checks with INFO
+// cluster that the node is not a cluster node whose user may not run
+// CLUSTER SLOTS (a start-up error; see Tier.connect). Several addresses
+// (?addr=) mean a cluster, and any one that answers is enough. The cluster client follows MOVED and ASK itself and keeps one
+// connection per node, each tracking the prefix, so every master's
+// invalidations reach the Invalidator and the write and its barrier share
+// a connection. The tier still has one breaker for the whole cluster (see
+// Failures): one node that fails opens it for every key, and a lost
+// connection to any node arrives as Invalidate(nil).
+//
 // # Failures
 //
 // Every call runs under its own deadline (Config.Timeout); rueidis retries
-// are off. After Config.BreakerThreshold consecutive failures, or one refused
-// connection, the breaker opens: calls fail at once with core.ErrUnavailable, so a down Redis does
-// not cost each request a timeout, and a background probe PINGs every
-// Config.ProbeInterval. When a probe succeeds the tier calls
-// Invalidate(nil), since L1 entries filled during the outage were never
-// tracked, and closes the breaker. Redis down at start-up is the same state.
+// are off. The breaker opens after Config.BreakerThreshold consecutive
+// failures, at once on a refused connection, and at once on an error reply
+// that refuses the call: NOPERM (also inside a script), NOAUTH, WRONGPASS,
+// READONLY, MASTERDOWN, LOADING, CLUSTERDOWN, MOVED or ASK. Such a reply
+// will not change on a retry, and reads that the same Redis still serves
+// (a read-only replica, an ACL without writes) would reset a count of
+// consecutive failures. Each refusal is logged with its code and counted
+// (Tier.Refused, core.Stats.L2Refused). Other error replies, such as
+// WRONGTYPE (Get's core.ErrBadValue) or OOM, mean that Redis serves.
+//
+// While the breaker is open, calls fail at once with core.ErrUnavailable, so
+// a down Redis does not cost each request a timeout, and a background probe
+// runs every Config.ProbeInterval: a script that deletes a key under the
+// prefix that no user can have. Redis refuses it for every reason it would
+// refuse the tier's own calls, where a PING would pass. When the probe
+// succeeds the tier calls Invalidate(nil), since L1 entries filled during
+// the outage were never tracked, and closes the breaker.
+//
+// Redis down at start-up is the same state, for one address or every node
+// of a cluster: rueidis cannot build a client without reaching a node, so
+// the probe builds it first. A Redis that answers at start-up but refuses
+// the connection (a wrong password, no client tracking) fails New instead;
+// when that happens to the probe, it logs why and keeps trying.
 package redis

@@ -22,8 +22,9 @@ import (
 // Config configures a Tier. Zero values take the documented defaults.
 type Config struct {
 	// URL of Redis, as rueidis.ParseURL reads it: redis://host:port/db,
-	// rediss:// for TLS. Several addresses (?addr=host2:port) mean a cluster.
-	// Required.
+	// rediss:// for TLS. One address may be a single Redis or any node of
+	// a Redis Cluster (the node is asked); several (?addr=host2:port) mean
+	// a cluster. Required.
 	URL string
 	// Prefix of every key. Default "tiercache:user:".
 	Prefix string
@@ -64,11 +65,17 @@ type Config struct {
 
 // Tier is the L2 core.Shared on Redis. It is safe for concurrent use.
 type Tier struct {
-	cfg    Config
+	cfg Config
+	opt rueidis.ClientOption // to build the client while Redis was down at New
+	// client is set once: by New, or, when Redis was down then, by the
+	// probe before it closes the breaker. Calls use it only while the
+	// breaker is closed, so they see it set (open's atomic store orders
+	// it); the probe and Close read it under mu or after the probe ended.
 	client rueidis.Client
 
 	open     atomic.Bool  // breaker
 	failures atomic.Int32 // consecutive failed calls
+	refused  atomic.Uint64
 
 	mu     sync.Mutex // orders probe starts before Close's wait
 	closed bool
@@ -76,11 +83,15 @@ type Tier struct {
 	probes sync.WaitGroup
 }
 
-var _ core.Shared = (*Tier)(nil)
+var (
+	_ core.Shared         = (*Tier)(nil)
+	_ core.RefusalCounter = (*Tier)(nil)
+)
 
-// New connects to Redis. Redis being down is not an error: the tier starts
-// with its breaker open and keeps reconnecting. A bad URL, a Redis that
-// cannot do client tracking, or TLS that cannot work (see TLS), is.
+// New connects to Redis. Redis being down is not an error, nor is every
+// node of a cluster being down: the tier starts with its breaker open and
+// keeps trying to connect. A bad URL, a Redis that refuses the connection
+// or client tracking, or TLS that cannot work (see TLS), is.
 func New(cfg Config) (*Tier, error) {
 	if cfg.Invalidator == nil {
 		return nil, errors.New("redis: Config.Invalidator is required")
@@ -114,24 +125,25 @@ func New(cfg Config) (*Tier, error) {
 	}
 
 	t := &Tier{cfg: cfg, stop: make(chan struct{})}
-	opt.ForceSingleClient = len(opt.InitAddress) == 1 // no CLUSTER probe; usable while down
-	opt.PipelineMultiplex = -1                        // one connection per node: see "Read-your-writes"
-	opt.DisableRetry = true                           // our deadlines and breaker bound every call
+	// No ForceSingleClient: rueidis asks the first node it reaches for
+	// CLUSTER SLOTS and falls back to a single-node client only when that
+	// answers that cluster support is disabled (rueidis.NewClient), so one
+	// seed address finds a whole cluster. A seed that is down makes
+	// NewClient fail instead of returning a client that reconnects; the
+	// probe then builds the client once Redis answers.
+	opt.PipelineMultiplex = -1 // one connection per node: see "Read-your-writes"
+	opt.DisableRetry = true    // our deadlines and breaker bound every call
 	opt.CacheSizeEachConn = cfg.LocalBytes
 	opt.Dialer = net.Dialer{Timeout: time.Second, KeepAlive: cfg.KeepAlive}
 	opt.ConnWriteTimeout = cfg.ConnWriteTimeout
 	opt.OnInvalidations = t.onInvalidations
 	opt.ClientTrackingOptions = []string{"PREFIX", cfg.Prefix, "BCAST"}
 
-	client, err := rueidis.NewClient(opt)
+	t.opt = opt
+
+	client, err := t.connect()
 	if rerr := cmp.Or(refused(cfg.URL, err), tlsRefused(cfg, opt, err)); rerr != nil {
-		if client != nil {
-			client.Close()
-		}
 		return nil, rerr
-	}
-	if client == nil {
-		return nil, fmt.Errorf("redis: cannot connect to %s: %w", redact(cfg.URL), err)
 	}
 	t.client = client
 	if err != nil {
@@ -139,6 +151,40 @@ func New(cfg Config) (*Tier, error) {
 	}
 	return t, nil
 }
+
+// connect builds the rueidis client: a non-nil client and a nil error, or
+// a nil client and the error.
+//
+// rueidis falls back to a single-node client when CLUSTER SLOTS fails
+// with any error that mentions CLUSTER, not only when cluster support is
+// disabled: also for an ACL user without +cluster|slots on a cluster node.
+// Such a client would get MOVED for every key on another master, so
+// connect asks the node itself (INFO cluster) and refuses a cluster node
+// in single-node mode with errSingleOnCluster. A node that does not answer
+// INFO (an ACL without it) cannot be told apart; its MOVED replies are
+// refusals (see refusal).
+func (t *Tier) connect() (rueidis.Client, error) {
+	client, err := rueidis.NewClient(t.opt)
+	if err != nil {
+		if client != nil {
+			client.Close()
+		}
+		return nil, err
+	}
+	if client.Mode() == rueidis.ClientModeStandalone {
+		ctx, cancel := context.WithTimeout(context.Background(), t.cfg.ConnWriteTimeout)
+		info, err := client.Do(ctx, client.B().Info().Section("cluster").Build()).ToString()
+		cancel()
+		if err == nil && strings.Contains(info, "cluster_enabled:1") {
+			client.Close()
+			return nil, errSingleOnCluster
+		}
+	}
+	return client, nil
+}
+
+// errSingleOnCluster means that a cluster node refused CLUSTER SLOTS.
+var errSingleOnCluster = errors.New("is a Redis Cluster node but refused CLUSTER SLOTS, so keys on the other nodes would answer MOVED: allow it (ACL +cluster|slots)")
 
 func setDefault(d *time.Duration, def time.Duration) {
 	if *d == 0 {
@@ -267,7 +313,9 @@ func (t *Tier) Get(ctx context.Context, key string) ([]byte, bool, error) {
 // Set stores val under key for ttl with version 0, replacing any value.
 func (t *Tier) Set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
 	k := t.cfg.Prefix + key
-	_, err := t.write(ctx, k, t.client.B().Set().Key(k).Value(wrap(val, 0)).PxMilliseconds(ttl.Milliseconds()).Build())
+	_, err := t.write(ctx, k, func(b rueidis.Builder) rueidis.Completed {
+		return b.Set().Key(k).Value(wrap(val, 0)).PxMilliseconds(ttl.Milliseconds()).Build()
+	})
 	return err
 }
 
@@ -276,9 +324,10 @@ func (t *Tier) Set(ctx context.Context, key string, val []byte, ttl time.Duratio
 // the version held.
 func (t *Tier) SetVersion(ctx context.Context, key string, val []byte, version uint64, ttl time.Duration) (bool, uint64, error) {
 	k := t.cfg.Prefix + key
-	cmd := t.client.B().Eval().Script(setVersionScript).Numkeys(1).Key(k).
-		Arg(strconv.FormatUint(version, 10), wrap(val, version), strconv.FormatInt(ttl.Milliseconds(), 10)).Build()
-	r, err := t.write(ctx, k, cmd)
+	r, err := t.write(ctx, k, func(b rueidis.Builder) rueidis.Completed {
+		return b.Eval().Script(setVersionScript).Numkeys(1).Key(k).
+			Arg(strconv.FormatUint(version, 10), wrap(val, version), strconv.FormatInt(ttl.Milliseconds(), 10)).Build()
+	})
 	if err != nil {
 		return false, 0, err
 	}
@@ -300,10 +349,11 @@ func (t *Tier) SetVersion(ctx context.Context, key string, val []byte, version u
 // held, atomically (a Lua script).
 func (t *Tier) Replace(ctx context.Context, key string, val []byte, version, held uint64, ttl time.Duration) (bool, error) {
 	k := t.cfg.Prefix + key
-	cmd := t.client.B().Eval().Script(replaceScript).Numkeys(1).Key(k).
-		Arg(strconv.FormatUint(version, 10), wrap(val, version), strconv.FormatInt(ttl.Milliseconds(), 10),
-			strconv.FormatUint(held, 10)).Build()
-	r, err := t.write(ctx, k, cmd)
+	r, err := t.write(ctx, k, func(b rueidis.Builder) rueidis.Completed {
+		return b.Eval().Script(replaceScript).Numkeys(1).Key(k).
+			Arg(strconv.FormatUint(version, 10), wrap(val, version), strconv.FormatInt(ttl.Milliseconds(), 10),
+				strconv.FormatUint(held, 10)).Build()
+	})
 	if err != nil {
 		return false, err
 	}
@@ -314,19 +364,22 @@ func (t *Tier) Replace(ctx context.Context, key string, val []byte, version, hel
 // Del removes key.
 func (t *Tier) Del(ctx context.Context, key string) error {
 	k := t.cfg.Prefix + key
-	_, err := t.write(ctx, k, t.client.B().Del().Key(k).Build())
+	_, err := t.write(ctx, k, func(b rueidis.Builder) rueidis.Completed { return b.Del().Key(k).Build() })
 	return err
 }
 
-// write sends cmd and a barrier read of key on the same connection (see
-// "Read-your-writes") and returns cmd's reply.
-func (t *Tier) write(ctx context.Context, key string, cmd rueidis.Completed) (rueidis.RedisResult, error) {
+// write sends the command that build makes and a barrier read of key on
+// the same connection (see "Read-your-writes") and returns the command's
+// reply. The command is built here, once the breaker is known closed: the
+// client, whose builder computes the key's cluster slot, may not exist
+// before.
+func (t *Tier) write(ctx context.Context, key string, build func(rueidis.Builder) rueidis.Completed) (rueidis.RedisResult, error) {
 	if t.open.Load() {
 		return rueidis.RedisResult{}, core.ErrUnavailable
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
 	defer cancel()
-	r := t.client.Do(ctx, cmd)
+	r := t.client.Do(ctx, build(t.client.B()))
 	err := r.Error()
 	if rueidis.IsRedisNil(err) { // a script's false
 		err = nil
@@ -346,16 +399,29 @@ func (t *Tier) write(ctx context.Context, key string, cmd rueidis.Completed) (ru
 	return r, nil
 }
 
-// result feeds the breaker with the outcome of a call. Redis error replies
-// (WRONGTYPE, …) mean Redis answered, so they do not count as failures; a
-// failed dial opens the breaker at once.
+// result feeds the breaker with the outcome of a call. A Redis error reply
+// that refuses the call (see refusal) opens the breaker at once, and so does
+// a failed dial; other error replies (WRONGTYPE, OOM, …) mean that Redis
+// serves, so they do not count as failures.
 func (t *Tier) result(err error) error {
 	if err == nil {
 		t.succeeded()
 		return nil
 	}
-	if _, ok := rueidis.IsRedisErr(err); ok {
-		t.succeeded()
+	if rerr, ok := rueidis.IsRedisErr(err); ok {
+		reason := refusal(rerr)
+		if reason == "" {
+			t.succeeded()
+			return err
+		}
+		// Refused: retrying cannot help until someone or something
+		// changes Redis (an ACL, a failover, a load that ends). A count
+		// of consecutive failures would not do: reads that the same Redis
+		// serves (a read-only replica, an ACL without writes) would reset
+		// it between the refused writes.
+		t.refused.Add(1)
+		t.cfg.Logger.Warn("redis refused a call", "reason", reason, "redis", redact(t.cfg.URL), "err", err)
+		t.trip(err)
 		return err
 	}
 	// A refused dial is certain; a timeout may be a blip, so it takes
@@ -373,6 +439,39 @@ func (t *Tier) succeeded() {
 	}
 }
 
+// refusal returns the code of a Redis error reply that refuses the call,
+// or "" for one that does not:
+//   - NOPERM, and its form inside a script ("ERR The user executing the
+//     script can't …"): the ACL user lacks a command or the key pattern;
+//   - NOAUTH, WRONGPASS: a password that changed under a reconnection;
+//   - READONLY, MASTERDOWN: a replica, not a master, answered;
+//   - LOADING: Redis is loading its data set;
+//   - CLUSTERDOWN: the cluster does not serve the key's slot;
+//   - MOVED, ASK: the key lives on another node. rueidis' cluster client
+//     follows both, so they reach the tier only from a client in
+//     single-node mode on a cluster node.
+//
+// WRONGTYPE is not one (Get reports it as core.ErrBadValue), nor is OOM:
+// Redis then still serves reads and deletes, and the writes it refuses
+// wait in the outbox.
+func refusal(rerr *rueidis.RedisError) string {
+	msg := rerr.Error()
+	code, _, _ := strings.Cut(msg, " ")
+	switch code {
+	case "NOPERM", "NOAUTH", "WRONGPASS", "READONLY", "MASTERDOWN", "LOADING", "CLUSTERDOWN", "MOVED", "ASK":
+		return code
+	case "ERR":
+		if strings.HasPrefix(msg, "ERR The user executing the script can't") {
+			return "NOPERM"
+		}
+	}
+	return ""
+}
+
+// Refused returns how many calls Redis refused (see refusal) since New,
+// the probe's included.
+func (t *Tier) Refused() uint64 { return t.refused.Load() }
+
 // trip opens the breaker, once, and starts the probe.
 func (t *Tier) trip(cause error) {
 	t.mu.Lock()
@@ -380,27 +479,75 @@ func (t *Tier) trip(cause error) {
 	if t.closed || !t.open.CompareAndSwap(false, true) {
 		return
 	}
-	t.cfg.Logger.Warn("redis unreachable: serving from L1 and the store, reconnecting in the background",
+	t.cfg.Logger.Warn("redis unavailable: serving from L1 and the store, retrying in the background",
 		"redis", redact(t.cfg.URL), "err", cause)
 	t.probes.Add(1)
 	go t.probe()
 }
 
-// probe PINGs until Redis answers, then closes the breaker.
+// probeKey is a key under the prefix that no user name can be (names have
+// no '#'), so the probe's DEL never touches a value of ours.
+const probeKey = "#probe"
+
+// probeScript deletes KEYS[1], which does not exist: a write that changes
+// nothing and so sends no invalidation, yet that Redis refuses for every
+// reason that it would refuse the tier's own calls: no EVAL or no write
+// permission, a key outside the ACL user's patterns, a replica, a load in
+// progress, a cluster that does not serve the slot.
+const probeScript = `return redis.call('DEL', KEYS[1])`
+
+// probe tries, every ProbeInterval, to build the client if New could not,
+// and then a probe call (probeScript) until Redis takes it; then it closes
+// the breaker. A PING would not do: a Redis that refuses the tier's calls
+// answers PING.
 func (t *Tier) probe() {
 	defer t.probes.Done()
 	tick := time.NewTicker(t.cfg.ProbeInterval)
 	defer tick.Stop()
+	var lastReason string // of the last refusal logged, so that a lasting one is logged once
 	for {
 		select {
 		case <-t.stop:
 			return
 		case <-tick.C:
 		}
+		t.mu.Lock()
+		client := t.client
+		t.mu.Unlock()
+		if client == nil {
+			c, err := t.connect()
+			if err != nil {
+				if rerr := refused(t.cfg.URL, err); rerr != nil && rerr.Error() != lastReason {
+					lastReason = rerr.Error()
+					t.cfg.Logger.Warn("redis refused the connection", "redis", redact(t.cfg.URL), "err", rerr)
+				}
+				continue
+			}
+			t.mu.Lock()
+			if t.closed {
+				t.mu.Unlock()
+				c.Close()
+				return
+			}
+			t.client, client = c, c
+			t.mu.Unlock()
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), t.cfg.ConnWriteTimeout)
-		err := t.client.Do(ctx, t.client.B().Ping().Build()).Error()
+		k := t.cfg.Prefix + probeKey
+		err := client.Do(ctx, client.B().Eval().Script(probeScript).Numkeys(1).Key(k).Build()).Error()
 		cancel()
-		if err != nil {
+		if rerr, ok := rueidis.IsRedisErr(err); ok {
+			// As in result: an error reply that is not a refusal means
+			// that Redis serves.
+			if reason := refusal(rerr); reason != "" {
+				t.refused.Add(1)
+				if reason != lastReason {
+					lastReason = reason
+					t.cfg.Logger.Warn("redis refused a call", "reason", reason, "redis", redact(t.cfg.URL), "err", err)
+				}
+				continue
+			}
+		} else if err != nil {
 			continue
 		}
 		// L1 entries filled during the outage were never tracked: drop them.
@@ -409,7 +556,7 @@ func (t *Tier) probe() {
 		t.failures.Store(0)
 		t.open.Store(false)
 		t.cfg.Invalidator.Invalidate(nil)
-		t.cfg.Logger.Info("redis reachable again", "redis", redact(t.cfg.URL))
+		t.cfg.Logger.Info("redis available again", "redis", redact(t.cfg.URL))
 		return
 	}
 }
@@ -433,5 +580,7 @@ func (t *Tier) Close() {
 	close(t.stop)
 	t.mu.Unlock()
 	t.probes.Wait()
-	t.client.Close()
+	if t.client != nil {
+		t.client.Close()
+	}
 }

@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -12,8 +13,144 @@ import (
 	"github.com/tiercache/tiercache/backends/redis"
 	"github.com/tiercache/tiercache/core"
 	"github.com/tiercache/tiercache/core/coretest"
+	"github.com/tiercache/tiercache/internal/launch"
 	"github.com/tiercache/tiercache/internal/redistest"
 )
+
+// redisServer is what the tests need of a Redis: the URL that the tier
+// connects to, and Do to set up and inspect keys.
+type redisServer interface {
+	URL() string
+	Do(args ...string) (string, error)
+}
+
+// clusterServer is a Redis Cluster reached through one seed address, its
+// first node. Do sends a command with a key (args[1]) to the master that
+// serves the key, and any other command to the seed.
+type clusterServer struct{ *launch.Cluster }
+
+func (c clusterServer) Do(args ...string) (string, error) {
+	n := c.Nodes[0]
+	if len(args) > 1 {
+		m, err := c.MasterOf(args[1])
+		if err != nil {
+			return "", err
+		}
+		n = m
+	}
+	return n.Do(args...)
+}
+
+// shared is the one Redis Cluster that the tests of this package share: it
+// takes seconds to create. The first test that needs it starts it, and
+// TestMain stops it.
+var shared struct {
+	once    sync.Once
+	dir     string
+	cluster *launch.Cluster
+	err     error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.cluster != nil {
+		shared.cluster.Stop()
+	}
+	if shared.dir != "" {
+		_ = os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
+
+// sharedCluster returns the shared cluster, emptied: every master flushed.
+// Tests that use it must not run in parallel with each other.
+func sharedCluster(t *testing.T) clusterServer {
+	t.Helper()
+	shared.once.Do(func() {
+		if shared.dir, shared.err = os.MkdirTemp("", "redis-cluster-"); shared.err != nil {
+			return
+		}
+		begin := time.Now()
+		shared.cluster, shared.err = launch.StartCluster(shared.dir)
+		t.Logf("cluster created in %v", time.Since(begin))
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	ms, err := shared.cluster.Masters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if _, err := m.Do("FLUSHALL"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return clusterServer{shared.cluster}
+}
+
+// onEach runs test on a single Redis and on the shared cluster, which the
+// tier reaches through one seed address.
+func onEach(t *testing.T, test func(t *testing.T, srv redisServer)) {
+	t.Run("single", func(t *testing.T) { test(t, redistest.Start(t)) })
+	t.Run("cluster", func(t *testing.T) { test(t, sharedCluster(t)) })
+}
+
+// offSeed returns a prefix, base+":" for a single Redis, such that
+// prefix+name lands on a master of a cluster other than the seed node.
+func offSeed(t *testing.T, srv redisServer, base, name string) string {
+	t.Helper()
+	c, ok := srv.(clusterServer)
+	if !ok {
+		return base + ":"
+	}
+	for i := 0; ; i++ {
+		prefix := fmt.Sprintf("%s%d:", base, i)
+		m, err := c.MasterOf(prefix + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m != c.Nodes[0] {
+			return prefix
+		}
+	}
+}
+
+// spread returns names such that prefix+name lands on each master of a
+// cluster, one name each, the first on a master other than the seed node;
+// for a single Redis it returns base alone.
+func spread(t *testing.T, srv redisServer, prefix, base string) []string {
+	t.Helper()
+	c, ok := srv.(clusterServer)
+	if !ok {
+		return []string{base}
+	}
+	ms, err := c.Masters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byMaster := map[*launch.Redis]string{}
+	for i := 0; len(byMaster) < len(ms); i++ {
+		name := fmt.Sprintf("%s%d", base, i)
+		m, err := c.MasterOf(prefix + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := byMaster[m]; !ok {
+			byMaster[m] = name
+		}
+	}
+	var names []string
+	for _, m := range ms {
+		if m != c.Nodes[0] {
+			names = append(names, byMaster[m])
+		}
+	}
+	if n, ok := byMaster[c.Nodes[0]]; ok {
+		names = append(names, n)
+	}
+	return names
+}
 
 // recorder is an Invalidator that remembers what it was told.
 type recorder struct {
@@ -40,7 +177,7 @@ func (r *recorder) has(key string) bool {
 
 var prefixes atomic.Int64
 
-func newTier(t *testing.T, srv *redistest.Server, inv core.Invalidator) *redis.Tier {
+func newTier(t *testing.T, srv redisServer, inv core.Invalidator) *redis.Tier {
 	t.Helper()
 	tier, err := redis.New(redis.Config{
 		URL:         srv.URL(),
@@ -68,8 +205,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestShared(t *testing.T) {
-	srv := redistest.Start(t)
-	coretest.TestShared(t, func(t *testing.T) core.Shared { return newTier(t, srv, &recorder{}) })
+	onEach(t, func(t *testing.T, srv redisServer) {
+		coretest.TestShared(t, func(t *testing.T) core.Shared { return newTier(t, srv, &recorder{}) })
+	})
 }
 
 func TestInvalidationFeed(t *testing.T) {

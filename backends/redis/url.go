@@ -49,7 +49,11 @@ func parseURL(raw string) (rueidis.ClientOption, error) {
 //     a wrong password (WRONGPASS), no password given (NOAUTH), a
 //     database out of range. Retrying would only fail again. A Redis still
 //     loading its data set is the exception: that passes.
+//   - errSingleOnCluster: a cluster node that refused CLUSTER SLOTS.
 func refused(rawURL string, err error) error {
+	if errors.Is(err, errSingleOnCluster) {
+		return fmt.Errorf("redis: %s %w", redact(rawURL), err)
+	}
 	if errors.Is(err, rueidis.ErrNoCache) {
 		reason, _, _ := strings.Cut(err.Error(), "\n")
 		if i := strings.LastIndex(reason, ": ["); i >= 0 {

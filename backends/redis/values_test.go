@@ -12,7 +12,6 @@ import (
 
 	"github.com/tiercache/tiercache/backends/memory"
 	"github.com/tiercache/tiercache/core"
-	"github.com/tiercache/tiercache/internal/redistest"
 )
 
 // l2Value is what the tier stores for u at version: the rendered user in
@@ -27,7 +26,13 @@ func l2Value(u core.User, version uint64) string {
 // the value, and repairs Redis, even when the bad value carries a version
 // far above any the store gave.
 func TestBadL2ValuesAreNotServed(t *testing.T) {
-	srv, a, b := twoInstances(t, "bad:")
+	onEach(t, func(t *testing.T, srv redisServer) {
+		badL2ValuesAreNotServed(t, srv, offSeed(t, srv, "bad", "p3"))
+	})
+}
+
+func badL2ValuesAreNotServed(t *testing.T, srv redisServer, prefix string) {
+	a, b := twoInstancesOn(t, srv, prefix)
 	p3 := core.User{Name: "p3", Email: "p3@example.com"}
 	if _, err := a.cache.Create(ctx, p3); err != nil {
 		t.Fatal(err)
@@ -49,12 +54,12 @@ func TestBadL2ValuesAreNotServed(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			set := []string{"SET", "bad:p3", tc.raw}
+			set := []string{"SET", prefix + "p3", tc.raw}
 			if tc.hash {
-				if _, err := srv.Do("DEL", "bad:p3"); err != nil {
+				if _, err := srv.Do("DEL", prefix+"p3"); err != nil {
 					t.Fatal(err)
 				}
-				set = []string{"HSET", "bad:p3", "d", tc.raw}
+				set = []string{"HSET", prefix + "p3", "d", tc.raw}
 			}
 			if _, err := srv.Do(set...); err != nil {
 				t.Fatal(err)
@@ -72,7 +77,7 @@ func TestBadL2ValuesAreNotServed(t *testing.T) {
 			if got := b.cache.Stats().L2Rejected; got == rejected {
 				t.Errorf("L2Rejected stayed %d; want the bad value counted", got)
 			}
-			raw, err := srv.Do("GET", "bad:p3")
+			raw, err := srv.Do("GET", prefix+"p3")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,7 +94,13 @@ func TestBadL2ValuesAreNotServed(t *testing.T) {
 // gave cannot be told apart on a read; the next write must still replace
 // it on every instance, and so must a delete and a new registration.
 func TestAcknowledgedWritesLandOverAnyVersion(t *testing.T) {
-	srv, a, b := twoInstances(t, "land:")
+	onEach(t, func(t *testing.T, srv redisServer) {
+		acknowledgedWritesLandOverAnyVersion(t, srv, offSeed(t, srv, "land", "p3"))
+	})
+}
+
+func acknowledgedWritesLandOverAnyVersion(t *testing.T, srv redisServer, prefix string) {
+	a, b := twoInstancesOn(t, srv, prefix)
 	p3 := core.User{Name: "p3", Email: "p3@example.com"}
 	if _, err := a.cache.Create(ctx, p3); err != nil {
 		t.Fatal(err)
@@ -97,7 +108,7 @@ func TestAcknowledgedWritesLandOverAnyVersion(t *testing.T) {
 	poison := func() {
 		t.Helper()
 		forged := core.User{Name: "p3", Email: "attacker@evil.com"}
-		if _, err := srv.Do("SET", "land:p3", l2Value(forged, 999999999)); err != nil {
+		if _, err := srv.Do("SET", prefix+"p3", l2Value(forged, 999999999)); err != nil {
 			t.Fatal(err)
 		}
 		b.settle(t, "p3", "attacker@evil.com") // served, as it is well formed
@@ -123,7 +134,7 @@ func TestAcknowledgedWritesLandOverAnyVersion(t *testing.T) {
 	b.settle(t, "p3", "again@example.com")
 
 	// Another type under the key: every write would fail on it.
-	for _, args := range [][]string{{"DEL", "land:p3"}, {"HSET", "land:p3", "email", "attacker@evil.com"}} {
+	for _, args := range [][]string{{"DEL", prefix + "p3"}, {"HSET", prefix + "p3", "email", "attacker@evil.com"}} {
 		if _, err := srv.Do(args...); err != nil {
 			t.Fatal(err)
 		}
@@ -143,9 +154,14 @@ func TestAcknowledgedWritesLandOverAnyVersion(t *testing.T) {
 // store reaches every instance, whether its version is below the old one
 // or equal to it.
 func TestRecreatedStoreWritesLand(t *testing.T) {
-	srv := redistest.Start(t)
+	onEach(t, func(t *testing.T, srv redisServer) {
+		recreatedStoreWritesLand(t, srv, offSeed(t, srv, "recreate", "carol"))
+	})
+}
+
+func recreatedStoreWritesLand(t *testing.T, srv redisServer, prefix string) {
 	old := memory.New()
-	a := newInstance(t, srv, old, "recreate:")
+	a := newInstance(t, srv, old, prefix)
 	for _, u := range []core.User{{Name: "carol", Email: "old@example.com"}, {Name: "dave", Email: "old@example.com"}} {
 		if _, err := a.cache.Create(ctx, u); err != nil {
 			t.Fatal(err)
@@ -159,8 +175,8 @@ func TestRecreatedStoreWritesLand(t *testing.T) {
 	}
 
 	fresh := memory.New()
-	b := newInstance(t, srv, fresh, "recreate:")
-	c := newInstance(t, srv, fresh, "recreate:")
+	b := newInstance(t, srv, fresh, prefix)
+	c := newInstance(t, srv, fresh, prefix)
 	for _, in := range []*instance{b, c} {
 		in.settle(t, "carol", "old@example.com") // Redis still holds the old store's users
 	}

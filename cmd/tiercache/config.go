@@ -60,7 +60,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 	c.redisLocalBytes = 8 << 20
 	c.l1Backend = choice{value: "ristretto", allowed: []string{"ristretto", "otter"}}
 	fs.StringVar(&c.listen, "listen", ":5000", "HTTP address to serve on")
-	fs.StringVar(&c.redisURL, "redis", "redis://127.0.0.1:6379", "L2 Redis URL (rediss:// for TLS, ?addr=host:port for more cluster nodes); off disables L2")
+	fs.StringVar(&c.redisURL, "redis", "redis://127.0.0.1:6379", "L2 Redis URL: a single Redis or any node of a Redis Cluster (rediss:// for TLS, ?addr=host:port for more seed nodes); off disables L2")
 	fs.StringVar(&c.store, "store", "bolt:./data/tiercache.db", "user store: bolt:PATH (embedded, one process), postgres://… (shared by several instances), or memory")
 	fs.Var(&c.l1Bytes, "l1-bytes", "L1 memory budget, e.g. 64MiB; 0 disables L1")
 	fs.Var(&c.l1Backend, "l1-backend", "L1 cache library: ristretto or otter (BENCHMARKS.md compares them)")

@@ -365,17 +365,25 @@ func TestHealthcheckCommand(t *testing.T) {
 	}
 }
 
-// Redis down at start: the service serves anyway and says so once.
+// Redis down at start, one address or every node of a cluster: the service
+// serves anyway and says so once.
 func TestStartsWithRedisDown(t *testing.T) {
-	base := startProcess(t, "-store", "memory", "-redis", "redis://"+freeAddr(t)).base
-	if r := register(t, base, "kiran"); r.status != 201 {
-		t.Fatalf("register with Redis down = %d %s", r.status, r.body)
-	}
-	if r := do(t, "GET", base+"/user/kiran", ""); r.status != 200 {
-		t.Fatalf("GET with Redis down = %d %s", r.status, r.body)
-	}
-	if r := do(t, "GET", base+"/readyz", ""); r.status != 200 || !strings.Contains(r.body, `"redis":"degraded"`) {
-		t.Fatalf("readyz = %d %s; want redis degraded", r.status, r.body)
+	for _, url := range []string{
+		"redis://" + freeAddr(t),
+		"redis://" + freeAddr(t) + "?addr=" + freeAddr(t) + "&addr=" + freeAddr(t),
+	} {
+		t.Run(url, func(t *testing.T) {
+			base := startProcess(t, "-store", "memory", "-redis", url).base
+			if r := register(t, base, "kiran"); r.status != 201 {
+				t.Fatalf("register with Redis down = %d %s", r.status, r.body)
+			}
+			if r := do(t, "GET", base+"/user/kiran", ""); r.status != 200 {
+				t.Fatalf("GET with Redis down = %d %s", r.status, r.body)
+			}
+			if r := do(t, "GET", base+"/readyz", ""); r.status != 200 || !strings.Contains(r.body, `"redis":"degraded"`) {
+				t.Fatalf("readyz = %d %s; want redis degraded", r.status, r.body)
+			}
+		})
 	}
 }
 

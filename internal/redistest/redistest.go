@@ -9,6 +9,7 @@ package redistest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/tiercache/tiercache/internal/launch"
 )
@@ -41,3 +42,60 @@ func (s *Server) Restart() {
 
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort() (int, error) { return launch.FreePort() }
+
+// Cluster is a six-node Redis Cluster; see launch.Cluster.
+type Cluster struct {
+	*launch.Cluster
+	tb testing.TB
+}
+
+// StartCluster starts a Redis Cluster of three masters and three
+// replicas on free loopback ports and stops it when the test ends.
+func StartCluster(tb testing.TB) *Cluster {
+	tb.Helper()
+	c, err := launch.StartCluster(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.Stop)
+	return &Cluster{Cluster: c, tb: tb}
+}
+
+// Masters returns the nodes that serve slots now.
+func (c *Cluster) Masters() []*launch.Redis {
+	c.tb.Helper()
+	ms, err := c.Cluster.Masters()
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	return ms
+}
+
+// MasterOf returns the master that serves key now.
+func (c *Cluster) MasterOf(key string) *launch.Redis {
+	c.tb.Helper()
+	m, err := c.Cluster.MasterOf(key)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	return m
+}
+
+// WaitOK waits until the cluster is ok again (at most 30s).
+func (c *Cluster) WaitOK() {
+	c.tb.Helper()
+	if err := c.Cluster.WaitOK(30 * time.Second); err != nil {
+		c.tb.Fatal(err)
+	}
+}
+
+// WaitFailover waits until a replica of master serves master's slots (at
+// most 30s) and returns it.
+func (c *Cluster) WaitFailover(master *launch.Redis) *launch.Redis {
+	c.tb.Helper()
+	r, err := c.Cluster.WaitFailover(master, 30*time.Second)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	return r
+}
