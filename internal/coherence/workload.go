@@ -232,6 +232,35 @@ func probeOne(ctx context.Context, client *http.Client, addr, key string) (a Ans
 	return a
 }
 
+// RedisPrefix is tiercache's default -redis-prefix: the Redis key of user
+// u is RedisPrefix+u, which decides its cluster slot.
+const RedisPrefix = "tiercache:user:"
+
+// SpreadKeys returns n usernames spread evenly over masters masters:
+// names hot-0, hot-1, … in turn, each taken while its master (masterOf of
+// its Redis key) has fewer than ceil(n/masters) keys, so that every master
+// holds hot keys and a fault on any one of them is felt.
+func SpreadKeys(n, masters int, masterOf func(redisKey string) (string, error)) ([]string, error) {
+	quota := (n + masters - 1) / masters
+	count := map[string]int{}
+	var keys []string
+	for i := 0; len(keys) < n; i++ {
+		if i >= 100*n+100 {
+			return nil, fmt.Errorf("cannot spread %d keys over %d masters: %d found", n, masters, len(keys))
+		}
+		name := fmt.Sprintf("hot-%d", i)
+		m, err := masterOf(RedisPrefix + name)
+		if err != nil {
+			return nil, err
+		}
+		if count[m] < quota {
+			count[m]++
+			keys = append(keys, name)
+		}
+	}
+	return keys, nil
+}
+
 // HotKeys returns n usernames.
 func HotKeys(n int) []string {
 	keys := make([]string, n)
