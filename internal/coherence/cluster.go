@@ -275,9 +275,9 @@ func (c *Cluster) Stop() {
 	})
 }
 
-// Keys returns n hot usernames: on a Redis Cluster, spread evenly over
-// its masters (SpreadKeys).
-func (c *Cluster) Keys(n int) ([]string, error) {
+// Keys returns n usernames named prefix-i: on a Redis Cluster, spread
+// evenly over its masters (SpreadKeys).
+func (c *Cluster) Keys(prefix string, n int) ([]string, error) {
 	if c.RC == nil {
 		return HotKeys(n), nil
 	}
@@ -285,13 +285,30 @@ func (c *Cluster) Keys(n int) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return SpreadKeys(n, len(masters), func(key string) (string, error) {
+	return SpreadKeys(prefix, n, len(masters), func(key string) (string, error) {
 		m, err := c.RC.MasterOf(key)
 		if err != nil {
 			return "", err
 		}
 		return m.Addr, nil
 	})
+}
+
+// KeyOn returns a function that tells which of keys master serves now.
+// It asks the cluster, so it is for the injector's goroutine.
+func (c *Cluster) KeyOn(keys []string) func(master string) (string, error) {
+	return func(master string) (string, error) {
+		for _, k := range keys {
+			m, err := c.RC.MasterOf(RedisPrefix + k)
+			if err != nil {
+				return "", err
+			}
+			if m.Addr == master {
+				return k, nil
+			}
+		}
+		return "", fmt.Errorf("%s serves none of %v", master, keys)
+	}
 }
 
 // Nodes returns the Redis Cluster's nodes for the injector, nil on one

@@ -157,6 +157,10 @@ type Injector struct {
 	// NodeDowntime is how long a killed master stays down after its
 	// replica took over, before NodeReturn.
 	NodeDowntime time.Duration
+	// Witness, if not nil, writes through the service a key that master
+	// serves and no workload client uses, just before a master kill
+	// (Witness.Write).
+	Witness interface{ Write(master string) }
 }
 
 // Run injects faults from the schedule until ctx ends or until less than
@@ -283,7 +287,16 @@ func (in *Injector) killMaster(f *Fault, m string) (*Fault, error) {
 	if replica == "" {
 		return nil, fmt.Errorf("master %s has no replica", m)
 	}
+	witness := func() {
+		if in.Witness != nil {
+			in.Witness.Write(m)
+		}
+	}
 	if f.Kind == MasterKillHeld {
+		// A value the replica has, so that the write it misses replaces
+		// one: loopback replication takes well under witnessReplicated.
+		witness()
+		time.Sleep(witnessReplicated)
 		in.Nodes.Pause(replica)
 		// Without this, what the master sent stays in the stopped
 		// replica's socket buffer and is applied once it resumes: nothing
@@ -292,7 +305,10 @@ func (in *Injector) killMaster(f *Fault, m string) (*Fault, error) {
 			in.Nodes.Resume(replica)
 			return nil, err
 		}
+		witness()
 		time.Sleep(in.Hold) // the master acknowledges writes the replica never gets
+	} else {
+		witness() // replicated at once, most likely: the control
 	}
 	offset := replOffset(in.Nodes, m, "master_repl_offset")
 	err = in.Nodes.Kill(m)
@@ -326,6 +342,10 @@ func (in *Injector) killMaster(f *Fault, m string) (*Fault, error) {
 	}
 	return ret, nil
 }
+
+// witnessReplicated is how long a MasterKillHeld waits after the first
+// witness write for the replica to have it.
+const witnessReplicated = 100 * time.Millisecond
 
 // replOffset reads an offset field of INFO replication on node; 0 when
 // it cannot.

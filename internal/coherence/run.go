@@ -95,9 +95,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cl.WaitRedisOK(ctx, 15*time.Second); err != nil {
 		return nil, err
 	}
-	keys, err := cl.Keys(cfg.Keys)
+	keys, err := cl.Keys("hot", cfg.Keys)
 	if err != nil {
 		return nil, fmt.Errorf("cannot choose hot keys: %w", err)
+	}
+	var witnessKeys []string
+	if onCluster {
+		if witnessKeys, err = cl.Keys("witness", 3); err != nil {
+			return nil, fmt.Errorf("cannot choose witness keys: %w", err)
+		}
 	}
 	schedule := Schedule
 	if onCluster {
@@ -137,17 +143,30 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			fmt.Fprintf(cfg.Out, "  fault %-16s at %6.2fs for %s%s\n", f.Kind, float64(f.Start)/1e9, msf(time.Duration(f.End-f.Start)), msg)
 		},
 	}
+	w := &Workload{
+		Clients: cfg.Clients, Keys: keys, Mix: DefaultMix, Rate: cfg.Rate,
+		MaxOps: cfg.MaxOps, Timeout: cfg.Timeout, Seed: cfg.Seed,
+		Slots: cl.Instances(), Addr: cl.Addr, Gen: cl.Gen,
+	}
+	watched := make(chan struct{})
+	if onCluster {
+		wi := NewWitness(w, h, clock, cfg.Clients, witnessKeys, cl.KeyOn(witnessKeys))
+		wi.Register()
+		in.Witness = wi
+		go func() {
+			defer close(watched)
+			wi.Watch(loadCtx)
+		}()
+		keys = append(keys, witnessKeys...) // in the final checks
+	} else {
+		close(watched)
+	}
 	injected := make(chan struct{})
 	go func() {
 		defer close(injected)
 		in.Run(loadCtx, deadline)
 	}()
 
-	w := &Workload{
-		Clients: cfg.Clients, Keys: keys, Mix: DefaultMix, Rate: cfg.Rate,
-		MaxOps: cfg.MaxOps, Timeout: cfg.Timeout, Seed: cfg.Seed,
-		Slots: cl.Instances(), Addr: cl.Addr, Gen: cl.Gen,
-	}
 	loaded := make(chan struct{})
 	go func() {
 		defer close(loaded)
@@ -157,6 +176,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	<-loaded
 	stopLoad() // MaxOps reached: end the schedule too
 	<-injected // every fault healed
+	<-watched
 	elapsed := time.Duration(clock.Now())
 	if ctx.Err() != nil {
 		return nil, errInterrupted
