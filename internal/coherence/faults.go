@@ -85,7 +85,7 @@ func (k FaultKind) breaksRedisWrites() bool {
 type Fault struct {
 	Kind  FaultKind `json:"kind"`
 	Start int64     `json:"start"`
-	End   int64     `json:"end"` // healed: Redis answers again, the restarted instance serves
+	End   int64     `json:"end"` // healed: Redis answers again, the restarted instance serves, a replica took over a killed master's slots
 	// Instance and Gen are the killed process of a kill-9.
 	Instance int `json:"instance,omitempty"`
 	Gen      int `json:"gen,omitempty"`
