@@ -38,6 +38,9 @@ type Report struct {
 	Convergence     Convergence `json:"convergence"`
 
 	ViolationsByKind map[string]int `json:"violations_by_kind"`
+	// ViolationKeys are the users of each kind's violations, sorted: all
+	// of them, although Violations keeps only 20 per kind.
+	ViolationKeys map[string][]string `json:"violation_keys"`
 	// Violations lists the broken promises, at most 20 per kind.
 	Violations []Violation `json:"violations"`
 	// Notes are findings that break no promise but deserve a look: keys
@@ -84,7 +87,15 @@ func (r *Report) addViolations(vs []Violation) {
 	if r.ViolationsByKind == nil {
 		r.ViolationsByKind = map[string]int{}
 	}
+	if r.ViolationKeys == nil {
+		r.ViolationKeys = map[string][]string{}
+	}
 	for _, v := range vs {
+		if ks := r.ViolationKeys[v.Kind]; v.Key != "" && !slices.Contains(ks, v.Key) {
+			ks = append(ks, v.Key)
+			slices.Sort(ks)
+			r.ViolationKeys[v.Kind] = ks
+		}
 		r.ViolationsByKind[v.Kind]++
 		if r.ViolationsByKind[v.Kind] <= 20 {
 			r.Violations = append(r.Violations, v)
@@ -204,9 +215,9 @@ func (r *Report) Print(w io.Writer) {
 			kinds = append(kinds, k)
 		}
 	}
-	line("kind", "count")
+	line("kind", "count", "users")
 	for _, k := range kinds {
-		line(k, strconv.Itoa(r.ViolationsByKind[k]))
+		line(k, strconv.Itoa(r.ViolationsByKind[k]), strings.Join(r.ViolationKeys[k], " "))
 	}
 	tw.Flush()
 
