@@ -98,7 +98,7 @@ func derived(stall, steady time.Duration) coherence.Bounds {
 func parseFlags(args []string, out io.Writer) (c coherence.Config, replay string, err error) {
 	fs := flag.NewFlagSet("coherence", flag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.StringVar(&replay, "replay", "", "check the history.jsonl.gz of an earlier run again, with these flags' bounds, instead of running")
+	fs.StringVar(&replay, "replay", "", "check the history.jsonl.gz of an earlier run again, with these flags' bounds, instead of running (give a cluster run's -redis cluster too: the stall bound follows its 1s stall)")
 	fs.StringVar(&c.Dir, "dir", "", "run directory for logs, the history and the report (default: a new one under $TMPDIR)")
 	fs.StringVar(&c.JSON, "json", "", "path of the JSON report (default: coherence.json in the run directory)")
 	fs.StringVar(&c.Bin, "bin", "", "tiercache binary to run (default: build ./cmd/tiercache into the run directory)")
