@@ -1,7 +1,9 @@
 package coherence
 
 import (
+	"bytes"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -735,5 +737,37 @@ func TestSummarizeCluster(t *testing.T) {
 	}
 	if got[1].Bound != testBounds.Failover || got[2].Bound != testBounds.Steady {
 		t.Errorf("got bounds %v, %v; want failover %v, steady %v", got[1].Bound, got[2].Bound, testBounds.Failover, testBounds.Steady)
+	}
+}
+
+// A cluster recording is analyzed with the cluster's kinds: the lost L2
+// write of a held-back master kill breaks the failover bound and
+// read-your-writes, names its user, and the table shows what the promoted
+// replica lacked.
+func TestAnalyzeCluster(t *testing.T) {
+	t.Parallel()
+	var h hist
+	h.reg(0, "a@x", 0, 10, 201)
+	h.put(1, "b@x", 990, 1000, 200)
+	h.get(1, "a@x", 6000, 6001)
+	rec := &Recording{Redis: RedisCluster, Ops: h.ops,
+		Faults: []Fault{{Kind: MasterKillHeld, Start: 800 * ms, End: 4000 * ms, Node: "m", Promoted: "r", Unreplicated: 4321},
+			{Kind: NodeReturn, Start: 5000 * ms, End: 5100 * ms, Node: "m"}},
+		Final: map[string]State{"k": {Exists: true, Email: "b@x"}}, Answers: map[string][]Answer{"k": {{Status: 200, Email: "a@x"}}}}
+	r := analyze(Config{Bounds: testBounds, ProbeInterval: 500 * time.Millisecond, MaxOutageP99: 50 * time.Millisecond, PorcupineTimeout: time.Second}, rec)
+	if !slices.Equal(r.Kinds, Kinds(ClusterSchedule)) || r.Redis != RedisCluster {
+		t.Errorf("got redis %q, kinds %v; want cluster, %v", r.Redis, r.Kinds, Kinds(ClusterSchedule))
+	}
+	for _, k := range []string{VStale, VReadYourWrites, VNotConverged} {
+		if r.ViolationsByKind[k] != 1 || !slices.Equal(r.ViolationKeys[k], []string{"k"}) {
+			t.Errorf("%s: got %d on %v; want 1 on [k]", k, r.ViolationsByKind[k], r.ViolationKeys[k])
+		}
+	}
+	var out bytes.Buffer
+	r.Print(&out)
+	for _, want := range []string{"redis cluster", "unreplicated", "master-kill-held", "3200.0ms", "4321", "node-return"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
 	}
 }
