@@ -4,7 +4,7 @@
 GO        ?= go
 FUZZTIME  ?= 10s
 
-.PHONY: run test deps check k6check unit fuzz allocs bench build clean coherence
+.PHONY: run test deps check k6check unit fuzz allocs bench build clean coherence coherence-cluster
 .PHONY: stack stack-down loadtest loadtest-all
 
 ## run: build bin/tiercache and serve on :5000 (embedded store in ./data); L2 is the Redis on
@@ -53,6 +53,12 @@ fuzz:
 ## faults; checks staleness bounds, read-your-writes, lost writes, linearizability
 coherence: deps
 	$(GO) run ./cmd/coherence -duration 60s
+
+## coherence-cluster: the same on a 6-node Redis Cluster given as one seed URL, with master
+## kills (plain and with replication held back), the killed node's return, CLIENT KILL and
+## SIGSTOP of a master, FLUSHALL of every master; not in CI until its promises hold
+coherence-cluster: deps
+	$(GO) run ./cmd/coherence -redis cluster -duration 60s
 
 ## bench: the benchmark suite in bench/ (about 10 minutes on 2 cores); raw results,
 ## the run's environment and a redis-benchmark baseline go to bench/results/, the

@@ -42,6 +42,30 @@ func TestParseFlags(t *testing.T) {
 	}
 }
 
+// -redis cluster: a 1 s stall by default, under the node timeout, and the
+// bounds that follow it; the failover bound is 3 s unless set.
+func TestParseFlagsCluster(t *testing.T) {
+	t.Parallel()
+	c, _, err := parseFlags(nil, &bytes.Buffer{})
+	if err != nil || c.Redis != "single" || c.Bounds.Failover != 3*time.Second {
+		t.Errorf("got %q, failover %v, %v; want single by default, 3s", c.Redis, c.Bounds.Failover, err)
+	}
+	c, _, err = parseFlags([]string{"-redis", "cluster"}, &bytes.Buffer{})
+	if err != nil || c.Redis != "cluster" || c.Stall != time.Second || c.Bounds.Stall != 1700*time.Millisecond ||
+		c.Bounds.Failover != 3*time.Second || c.Hold != 300*time.Millisecond || c.NodeDowntime != time.Second {
+		t.Errorf("got %+v, %v; want cluster, stall 1s, stall bound 1.7s, failover 3s, hold 300ms, node downtime 1s", c, err)
+	}
+	c, _, err = parseFlags([]string{"-redis", "cluster", "-bound-failover", "5s", "-stall", "500ms"}, &bytes.Buffer{})
+	if err != nil || c.Bounds.Failover != 5*time.Second || c.Stall != 500*time.Millisecond {
+		t.Errorf("got failover %v, stall %v, %v; want 5s and 500ms as set", c.Bounds.Failover, c.Stall, err)
+	}
+	for _, args := range [][]string{{"-redis", "cluster", "-stall", "2s"}, {"-redis", "sentinel"}} {
+		if _, _, err := parseFlags(args, &bytes.Buffer{}); err == nil {
+			t.Errorf("parseFlags(%q): got no error; want one", args)
+		}
+	}
+}
+
 func TestRunExitStatus(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -53,6 +77,7 @@ func TestRunExitStatus(t *testing.T) {
 		{[]string{"-nope"}, 2, "flag provided but not defined"},
 		{[]string{"-clients", "0"}, 2, "must be positive"},
 		{[]string{"extra"}, 2, "unexpected argument"},
+		{[]string{"-redis", "cluster", "-stall", "3s"}, 2, "shorter than cluster-node-timeout"},
 		{[]string{"-replay", "/nonexistent/history.jsonl.gz"}, 2, "cannot read history"},
 	} {
 		var stdout, stderr bytes.Buffer

@@ -1,7 +1,9 @@
 package coherence
 
 import (
+	"bytes"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -44,6 +46,7 @@ func (h *hist) get(inst int, email string, invoke, ret int64) int {
 var testBounds = Bounds{
 	Steady: 100 * time.Millisecond, Stall: 2700 * time.Millisecond, ConnLoss: 1800 * time.Millisecond,
 	Kill: 100 * time.Millisecond, LostWriter: time.Hour, Drain: 700 * time.Millisecond, StoreTimeout: 2 * time.Second,
+	Failover: 3 * time.Second,
 }
 
 func (h *hist) checker(faults ...Fault) *Checker { return NewChecker(h.ops, faults, testBounds) }
@@ -641,5 +644,130 @@ func TestBadGETs(t *testing.T) {
 	}
 	if !r.Broken || r.Outage.Errors != 1 {
 		t.Errorf("got broken %v, outage errors %d; want broken, 1 (the wrong answer is not an outage error)", r.Broken, r.Outage.Errors)
+	}
+}
+
+// Cluster faults: a write acknowledged around a master kill, held back or
+// not, is classed by its failover bound until the promotion plus that
+// bound; the killed node's return has the steady bound; a writer killed
+// while a master kill failed its L2 writes is a lost writer.
+func TestStaleClassesCluster(t *testing.T) {
+	t.Parallel()
+	if got := testBounds.ForKind(MasterKill); got != testBounds.Failover || testBounds.ForKind(MasterKillHeld) != got {
+		t.Errorf("ForKind(master kills) = %v; want the failover bound %v", got, testBounds.Failover)
+	}
+	if got := testBounds.ForKind(NodeReturn); got != testBounds.Steady {
+		t.Errorf("ForKind(%s) = %v; want the steady bound", NodeReturn, got)
+	}
+	// A read 2.5 s stale, of a write acknowledged at 1 s.
+	build := func() *hist {
+		var h hist
+		h.reg(0, "a@x", 0, 10, 201)
+		h.put(1, "b@x", 990, 1000, 200)
+		h.get(2, "a@x", 3500, 3501)
+		return &h
+	}
+	for _, tc := range []struct {
+		name  string
+		fault Fault
+		class string
+		vs    []string
+	}{
+		{"held master kill", Fault{Kind: MasterKillHeld, Start: 800 * ms, End: 4000 * ms}, string(MasterKillHeld), nil},
+		{"master kill, acknowledged just before", Fault{Kind: MasterKill, Start: 1050 * ms, End: 4000 * ms}, string(MasterKill), nil},
+		{"acknowledged after the promotion's window", Fault{Kind: MasterKill, Start: -5000 * ms, End: -2001 * ms}, ClassSteady, []string{VStale}},
+		{"node return", Fault{Kind: NodeReturn, Start: 900 * ms, End: 1100 * ms}, string(NodeReturn), []string{VStale}},
+	} {
+		stale, vs := build().checker(tc.fault).Stale()
+		if len(stale) != 1 || stale[0].Class != tc.class || !slices.Equal(kinds(vs), tc.vs) {
+			t.Errorf("%s: got %+v, violations %v; want one %s read, %v", tc.name, stale, kinds(vs), tc.class, tc.vs)
+		}
+	}
+	// Beyond the failover bound: the lost L2 write of finding 4, read 5 s
+	// later, is not excused, and the writer's own read is a read-your-writes
+	// violation.
+	var h hist
+	h.reg(0, "a@x", 0, 10, 201)
+	h.put(1, "b@x", 990, 1000, 200)
+	h.get(1, "a@x", 6000, 6001)
+	stale, vs := h.checker(Fault{Kind: MasterKillHeld, Start: 800 * ms, End: 4000 * ms}).Stale()
+	if len(stale) != 1 || !stale[0].Beyond() || !slices.Equal(kinds(vs), []string{VReadYourWrites, VStale}) {
+		t.Errorf("lost L2 write: got %+v, violations %v; want one read beyond bound, [%s %s]", stale, kinds(vs), VReadYourWrites, VStale)
+	}
+	// A writer killed before its queue of L2 writes that the master kill
+	// failed could drain: a lost writer.
+	h = hist{}
+	h.reg(0, "a@x", 0, 10, 201)
+	h.put(1, "b@x", 1000, 1010, 200)
+	h.get(2, "a@x", 30000, 30001)
+	stale, vs = h.checker(Fault{Kind: MasterKill, Start: 900 * ms, End: 3000 * ms},
+		Fault{Kind: InstanceKill, Start: 3200 * ms, End: 3500 * ms, Instance: 1}).Stale()
+	if len(stale) != 1 || stale[0].Class != ClassLostWriter || len(vs) != 0 {
+		t.Errorf("killed writer: got %+v, violations %v; want one lost-writer read, none", stale, kinds(vs))
+	}
+}
+
+// GETs while a master is killed, until its promotion, measure the
+// degraded path; the node's return does not.
+func TestOutageCluster(t *testing.T) {
+	t.Parallel()
+	var h hist
+	h.get(0, "", 150, 160)
+	h.get(0, "", 5000, 5010)
+	c := h.checker(Fault{Kind: MasterKill, Start: 100 * ms, End: 3000 * ms}, Fault{Kind: NodeReturn, Start: 4900 * ms, End: 5100 * ms})
+	if o, _ := c.Outage(500*time.Millisecond, 50*time.Millisecond); o.GETs != 1 {
+		t.Errorf("got %d GETs in the outage; want 1", o.GETs)
+	}
+}
+
+func TestSummarizeCluster(t *testing.T) {
+	t.Parallel()
+	var h hist
+	h.reg(0, "a@x", 0, 10, 201)
+	c := h.checker()
+	c.Kinds = Kinds(ClusterSchedule)
+	got := c.Summarize(nil)
+	var classes []string
+	for _, s := range got {
+		classes = append(classes, s.Class)
+	}
+	want := []string{ClassSteady, "master-kill", "node-return", "kill-9", "master-kill-held", "client-kill", "redis-stall", "flushall", ClassLostWriter}
+	if !slices.Equal(classes, want) {
+		t.Errorf("got classes %v; want %v", classes, want)
+	}
+	if got[1].Bound != testBounds.Failover || got[2].Bound != testBounds.Steady {
+		t.Errorf("got bounds %v, %v; want failover %v, steady %v", got[1].Bound, got[2].Bound, testBounds.Failover, testBounds.Steady)
+	}
+}
+
+// A cluster recording is analyzed with the cluster's kinds: the lost L2
+// write of a held-back master kill breaks the failover bound and
+// read-your-writes, names its user, and the table shows what the promoted
+// replica lacked.
+func TestAnalyzeCluster(t *testing.T) {
+	t.Parallel()
+	var h hist
+	h.reg(0, "a@x", 0, 10, 201)
+	h.put(1, "b@x", 990, 1000, 200)
+	h.get(1, "a@x", 6000, 6001)
+	rec := &Recording{Redis: RedisCluster, Ops: h.ops,
+		Faults: []Fault{{Kind: MasterKillHeld, Start: 800 * ms, End: 4000 * ms, Node: "m", Promoted: "r", Unreplicated: 4321},
+			{Kind: NodeReturn, Start: 5000 * ms, End: 5100 * ms, Node: "m"}},
+		Final: map[string]State{"k": {Exists: true, Email: "b@x"}}, Answers: map[string][]Answer{"k": {{Status: 200, Email: "a@x"}}}}
+	r := analyze(Config{Bounds: testBounds, ProbeInterval: 500 * time.Millisecond, MaxOutageP99: 50 * time.Millisecond, PorcupineTimeout: time.Second}, rec)
+	if !slices.Equal(r.Kinds, Kinds(ClusterSchedule)) || r.Redis != RedisCluster {
+		t.Errorf("got redis %q, kinds %v; want cluster, %v", r.Redis, r.Kinds, Kinds(ClusterSchedule))
+	}
+	for _, k := range []string{VStale, VReadYourWrites, VNotConverged} {
+		if r.ViolationsByKind[k] != 1 || !slices.Equal(r.ViolationKeys[k], []string{"k"}) {
+			t.Errorf("%s: got %d on %v; want 1 on [k]", k, r.ViolationsByKind[k], r.ViolationKeys[k])
+		}
+	}
+	var out bytes.Buffer
+	r.Print(&out)
+	for _, want := range []string{"redis cluster", "unreplicated", "master-kill-held", "3200.0ms", "4321", "node-return"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
 	}
 }

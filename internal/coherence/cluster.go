@@ -19,13 +19,16 @@ import (
 	"github.com/tiercache/tiercache/internal/launch"
 )
 
-// Cluster is the system under test: one redis-server, one PostgreSQL and
-// several tiercache processes on loopback ports, all started by the
-// checker and stopped by their pids.
+// Cluster is the system under test: one redis-server (or a 6-node Redis
+// Cluster), one PostgreSQL and several tiercache processes on loopback
+// ports, all started by the checker and stopped by their pids.
 type Cluster struct {
 	Dir   string
-	Redis *launch.Redis
-	PG    *launch.Postgres
+	Redis *launch.Redis // nil on a Redis Cluster
+	// RC is the Redis Cluster, nil on one Redis. The instances are given
+	// its first node alone, as one seed URL.
+	RC *launch.Cluster
+	PG *launch.Postgres
 
 	bin       string
 	instances []*instance
@@ -49,10 +52,11 @@ type instance struct {
 var _ Target = (*Cluster)(nil)
 
 // StartCluster builds tiercache into dir (or uses bin when it is not
-// empty), starts redis-server and PostgreSQL with their files in dir, and
-// n tiercache instances on them, and returns once every instance is ready.
-// On error, whatever was started is stopped.
-func StartCluster(ctx context.Context, dir, bin string, n int, progress io.Writer) (c *Cluster, err error) {
+// empty), starts redis-server (a 6-node Redis Cluster when redisCluster is
+// true) and PostgreSQL with their files in dir, and n tiercache instances
+// on them, and returns once every instance is ready. On error, whatever
+// was started is stopped.
+func StartCluster(ctx context.Context, dir, bin string, n int, redisCluster bool, progress io.Writer) (c *Cluster, err error) {
 	c = &Cluster{Dir: dir, bin: bin}
 	defer func() {
 		if err != nil {
@@ -71,20 +75,33 @@ func StartCluster(ctx context.Context, dir, bin string, n int, progress io.Write
 			return c, fmt.Errorf("cannot create %s: %w", sub, err)
 		}
 	}
-	if c.Redis, err = launch.StartRedis(filepath.Join(dir, "redis")); err != nil {
-		return c, fmt.Errorf("cannot start redis: %w", err)
+	redisURL := ""
+	if redisCluster {
+		if c.RC, err = launch.StartCluster(filepath.Join(dir, "redis")); err != nil {
+			return c, fmt.Errorf("cannot start redis cluster: %w", err)
+		}
+		redisURL = c.RC.URL()
+		for i, node := range c.RC.Nodes {
+			fmt.Fprintf(progress, "redis-server cluster node %d pid %d on %s\n", i, node.Pid(), node.Addr)
+		}
+	} else {
+		if c.Redis, err = launch.StartRedis(filepath.Join(dir, "redis")); err != nil {
+			return c, fmt.Errorf("cannot start redis: %w", err)
+		}
+		redisURL = c.Redis.URL()
+		fmt.Fprintf(progress, "redis-server pid %d on %s\n", c.Redis.Pid(), c.Redis.Addr)
 	}
 	if c.PG, err = launch.StartPostgres(filepath.Join(dir, "pg")); err != nil {
 		return c, fmt.Errorf("cannot start postgres: %w", err)
 	}
-	fmt.Fprintf(progress, "redis-server pid %d on %s; postgres pid %d\n", c.Redis.Pid(), c.Redis.Addr, c.PG.Pid())
+	fmt.Fprintf(progress, "postgres pid %d; tiercache -redis %s\n", c.PG.Pid(), redisURL)
 	for slot := range n {
 		port, err := launch.FreePort()
 		if err != nil {
 			return c, fmt.Errorf("cannot find a free port: %w", err)
 		}
 		in := &instance{slot: slot, addr: "127.0.0.1:" + strconv.Itoa(port)}
-		in.args = []string{"-listen", in.addr, "-store", c.PG.URL(), "-redis", c.Redis.URL(), "-log-level", "warn"}
+		in.args = []string{"-listen", in.addr, "-store", c.PG.URL(), "-redis", redisURL, "-log-level", "warn"}
 		if in.logf, err = os.Create(filepath.Join(dir, fmt.Sprintf("tiercache-%d.log", slot))); err != nil {
 			return c, fmt.Errorf("cannot create log: %w", err)
 		}
@@ -199,17 +216,39 @@ func (c *Cluster) KillInstance(slot int) (int, error) {
 // RestartInstance starts slot again with the same port and flags.
 func (c *Cluster) RestartInstance(slot int) error { return c.start(c.instances[slot]) }
 
-// RestartRedis replaces redis-server with an empty one on the same port.
-func (c *Cluster) RestartRedis() error { return c.Redis.Restart() }
+// errOnCluster is the error of a single-Redis fault on a Redis Cluster,
+// whose faults go through Nodes.
+var errOnCluster = errors.New("not on a Redis Cluster: use its Nodes")
 
-// PauseRedis stops redis-server with SIGSTOP.
-func (c *Cluster) PauseRedis() { c.Redis.Pause() }
+// RestartRedis replaces redis-server with an empty one on the same port.
+func (c *Cluster) RestartRedis() error {
+	if c.Redis == nil {
+		return errOnCluster
+	}
+	return c.Redis.Restart()
+}
+
+// PauseRedis stops redis-server with SIGSTOP; nothing on a Redis Cluster.
+func (c *Cluster) PauseRedis() {
+	if c.Redis != nil {
+		c.Redis.Pause()
+	}
+}
 
 // ResumeRedis continues it with SIGCONT.
-func (c *Cluster) ResumeRedis() { c.Redis.Resume() }
+func (c *Cluster) ResumeRedis() {
+	if c.Redis != nil {
+		c.Redis.Resume()
+	}
+}
 
 // RedisDo sends one command to Redis.
-func (c *Cluster) RedisDo(args ...string) (string, error) { return c.Redis.Do(args...) }
+func (c *Cluster) RedisDo(args ...string) (string, error) {
+	if c.Redis == nil {
+		return "", errOnCluster
+	}
+	return c.Redis.Do(args...)
+}
 
 // Stop stops every process, by pid: the tiercache instances first (SIGTERM,
 // SIGKILL after 3s), then Redis and PostgreSQL. It is safe to call more
@@ -227,10 +266,145 @@ func (c *Cluster) Stop() {
 		if c.Redis != nil {
 			c.Redis.Stop()
 		}
+		if c.RC != nil {
+			c.RC.Stop()
+		}
 		if c.PG != nil {
 			c.PG.Stop()
 		}
 	})
+}
+
+// Keys returns n usernames named prefix-i: on a Redis Cluster, spread
+// evenly over its masters (SpreadKeys).
+func (c *Cluster) Keys(prefix string, n int) ([]string, error) {
+	if c.RC == nil {
+		return HotKeys(n), nil
+	}
+	masters, err := c.RC.Masters()
+	if err != nil {
+		return nil, err
+	}
+	return SpreadKeys(prefix, n, len(masters), func(key string) (string, error) {
+		m, err := c.RC.MasterOf(key)
+		if err != nil {
+			return "", err
+		}
+		return m.Addr, nil
+	})
+}
+
+// KeyOn returns a function that tells which of keys master serves now.
+// It asks the cluster, so it is for the injector's goroutine.
+func (c *Cluster) KeyOn(keys []string) func(master string) (string, error) {
+	return func(master string) (string, error) {
+		for _, k := range keys {
+			m, err := c.RC.MasterOf(RedisPrefix + k)
+			if err != nil {
+				return "", err
+			}
+			if m.Addr == master {
+				return k, nil
+			}
+		}
+		return "", fmt.Errorf("%s serves none of %v", master, keys)
+	}
+}
+
+// Nodes returns the Redis Cluster's nodes for the injector, nil on one
+// Redis.
+func (c *Cluster) Nodes() Nodes {
+	if c.RC == nil {
+		return nil
+	}
+	return clusterNodes{c.RC}
+}
+
+// clusterNodes are a launch.Cluster's nodes by address. Only the
+// injector's goroutine uses them while the run lasts.
+type clusterNodes struct{ rc *launch.Cluster }
+
+var _ Nodes = clusterNodes{}
+
+// clusterTimeout bounds the wait for a promotion or for every node in sync.
+const clusterTimeout = 30 * time.Second
+
+func (n clusterNodes) node(addr string) (*launch.Redis, error) {
+	if r := n.rc.Node(addr); r != nil {
+		return r, nil
+	}
+	return nil, fmt.Errorf("no cluster node on %s", addr)
+}
+
+func (n clusterNodes) Masters() ([]string, error) {
+	ms, err := n.rc.Masters()
+	addrs := make([]string, len(ms))
+	for i, m := range ms {
+		addrs[i] = m.Addr
+	}
+	return addrs, err
+}
+
+func (n clusterNodes) ReplicaOf(master string) (string, error) {
+	m, err := n.node(master)
+	if err != nil {
+		return "", err
+	}
+	r, err := n.rc.ReplicaOf(m)
+	if err != nil || r == nil {
+		return "", err
+	}
+	return r.Addr, nil
+}
+
+func (n clusterNodes) Kill(addr string) error {
+	r, err := n.node(addr)
+	if err == nil {
+		r.Stop()
+	}
+	return err
+}
+
+func (n clusterNodes) Pause(addr string) {
+	if r, err := n.node(addr); err == nil {
+		r.Pause()
+	}
+}
+
+func (n clusterNodes) Resume(addr string) {
+	if r, err := n.node(addr); err == nil {
+		r.Resume()
+	}
+}
+
+func (n clusterNodes) Restart(addr string) error {
+	r, err := n.node(addr)
+	if err != nil {
+		return err
+	}
+	return r.Restart()
+}
+
+func (n clusterNodes) WaitFailover(master string) (string, error) {
+	m, err := n.node(master)
+	if err != nil {
+		return "", err
+	}
+	p, err := n.rc.WaitFailover(m, clusterTimeout)
+	if err != nil {
+		return "", err
+	}
+	return p.Addr, nil
+}
+
+func (n clusterNodes) WaitOK() error { return n.rc.WaitOK(clusterTimeout) }
+
+func (n clusterNodes) Do(addr string, args ...string) (string, error) {
+	r, err := n.node(addr)
+	if err != nil {
+		return "", err
+	}
+	return r.Do(args...)
 }
 
 // ReadStore reads the final state of keys straight from PostgreSQL.

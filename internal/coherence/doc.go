@@ -11,6 +11,16 @@
 // and checks the history (Checker). A run is saved (Recording) and can be
 // checked again with other bounds (Replay).
 //
+// With Config.Redis RedisCluster the instances share a 6-node Redis
+// Cluster (launch.StartCluster) given as one seed URL, the hot keys are
+// spread over its three masters (SpreadKeys), and the schedule is
+// ClusterSchedule: master kills, plain and with the replication held back,
+// each ending with the promotion and followed by the node's return, plus
+// the single-Redis faults that mean something on a cluster, on one master
+// in turn. A Witness writes keys of their own just before each master kill
+// and reads them all along, so that an acknowledged L2 write a failover
+// loses is seen although the workload rewrites its hot keys constantly.
+//
 // # Definitions
 //
 // Times are the checker's monotonic clock. Every write carries a unique

@@ -318,7 +318,7 @@ func (c *Checker) allowance(key string) func(r *Op) time.Duration {
 	}
 	slices.SortFunc(acks, func(a, b ack) int { return cmp.Compare(a.t, b.t) })
 	limit := c.Bounds.Steady
-	for _, k := range Schedule {
+	for _, k := range c.kinds() {
 		limit = max(limit, c.Bounds.ForKind(k))
 	}
 	return func(r *Op) time.Duration {

@@ -14,6 +14,7 @@ import (
 // that a run can be checked again (coherence -replay) and its evidence
 // read (zcat, jq).
 type Recording struct {
+	Redis   string              `json:"redis,omitempty"` // RedisSingle (also when empty) or RedisCluster
 	Seed    uint64              `json:"seed"`
 	Started time.Time           `json:"started"` // wall clock at time 0 of the ops and faults
 	Elapsed time.Duration       `json:"elapsed_ns"`

@@ -14,7 +14,10 @@ import (
 
 // Report is the outcome of a run: the summary table and its JSON.
 type Report struct {
-	RunDir   string        `json:"run_dir"`
+	RunDir string `json:"run_dir"`
+	Redis  string `json:"redis"` // RedisSingle or RedisCluster
+	// Kinds are the fault kinds of the run's schedule, as listed.
+	Kinds    []FaultKind   `json:"kinds"`
 	JSONPath string        `json:"-"`
 	Seed     uint64        `json:"seed"`
 	Started  time.Time     `json:"started"` // wall clock at time 0 of the ops and faults (ns since)
@@ -35,6 +38,9 @@ type Report struct {
 	Convergence     Convergence `json:"convergence"`
 
 	ViolationsByKind map[string]int `json:"violations_by_kind"`
+	// ViolationKeys are the users of each kind's violations, sorted: all
+	// of them, although Violations keeps only 20 per kind.
+	ViolationKeys map[string][]string `json:"violation_keys"`
 	// Violations lists the broken promises, at most 20 per kind.
 	Violations []Violation `json:"violations"`
 	// Notes are findings that break no promise but deserve a look: keys
@@ -81,7 +87,15 @@ func (r *Report) addViolations(vs []Violation) {
 	if r.ViolationsByKind == nil {
 		r.ViolationsByKind = map[string]int{}
 	}
+	if r.ViolationKeys == nil {
+		r.ViolationKeys = map[string][]string{}
+	}
 	for _, v := range vs {
+		if ks := r.ViolationKeys[v.Kind]; v.Key != "" && !slices.Contains(ks, v.Key) {
+			ks = append(ks, v.Key)
+			slices.Sort(ks)
+			r.ViolationKeys[v.Kind] = ks
+		}
 		r.ViolationsByKind[v.Kind]++
 		if r.ViolationsByKind[v.Kind] <= 20 {
 			r.Violations = append(r.Violations, v)
@@ -117,8 +131,8 @@ func (r *Report) Print(w io.Writer) {
 	line := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t") }
 	left := func(s string) { tw.Flush(); fmt.Fprintln(w, s) }
 
-	left(fmt.Sprintf("\n== coherence: %v, %d ops, seed %d, time 0 at %s, run dir %s",
-		r.Duration.Round(time.Second), r.Ops, r.Seed, r.Started.UTC().Format("15:04:05.000"), r.RunDir))
+	left(fmt.Sprintf("\n== coherence: redis %s, %v, %d ops, seed %d, time 0 at %s, run dir %s",
+		r.Redis, r.Duration.Round(time.Second), r.Ops, r.Seed, r.Started.UTC().Format("15:04:05.000"), r.RunDir))
 
 	left("\nops by kind and outcome (HTTP status; no-answer: timeout or broken connection; refused: never sent)")
 	outcomes := map[string]bool{}
@@ -141,16 +155,28 @@ func (r *Report) Print(w io.Writer) {
 		line(cells...)
 	}
 
-	left("\nfaults injected")
-	line("kind", "count", "max duration")
-	for _, k := range Schedule {
+	onCluster := r.Redis == RedisCluster
+	if onCluster {
+		left("\nfaults injected (a master kill ends with the promotion; unreplicated: bytes of the replication stream the promoted replica lacked, at least)")
+		line("kind", "count", "max duration", "unreplicated")
+	} else {
+		left("\nfaults injected")
+		line("kind", "count", "max duration")
+	}
+	for _, k := range r.Kinds {
 		var longest time.Duration
+		var lost int64
 		for _, f := range r.Faults {
 			if f.Kind == k {
 				longest = max(longest, time.Duration(f.End-f.Start))
+				lost = max(lost, f.Unreplicated)
 			}
 		}
-		line(string(k), strconv.Itoa(r.FaultsByKind[string(k)]), msf(longest))
+		cells := []string{string(k), strconv.Itoa(r.FaultsByKind[string(k)]), msf(longest)}
+		if onCluster {
+			cells = append(cells, strconv.FormatInt(lost, 10))
+		}
+		line(cells...)
 	}
 
 	left("\nstale reads by class (of the fault around the ack of the earliest write each missed; staleness = read invoke − that ack)")
@@ -159,7 +185,11 @@ func (r *Report) Print(w io.Writer) {
 		line(s.Class, strconv.Itoa(s.Count), msf(s.Max), msf(s.P99), msf(s.Bound), strconv.Itoa(s.Beyond))
 	}
 
-	left("\nGETs while Redis was down (restart, stall; until one probe interval after)")
+	if onCluster {
+		left("\nGETs while a master was down (stall; kill until the promotion; until one probe interval after)")
+	} else {
+		left("\nGETs while Redis was down (restart, stall; until one probe interval after)")
+	}
 	line("GETs", "p50", "p99", "max", "p99 bound", "5xx/no answer")
 	o := r.Outage
 	line(strconv.Itoa(o.GETs), msf(o.P50), msf(o.P99), msf(o.Max), msf(o.Bound), strconv.Itoa(o.Errors))
@@ -185,9 +215,9 @@ func (r *Report) Print(w io.Writer) {
 			kinds = append(kinds, k)
 		}
 	}
-	line("kind", "count")
+	line("kind", "count", "users")
 	for _, k := range kinds {
-		line(k, strconv.Itoa(r.ViolationsByKind[k]))
+		line(k, strconv.Itoa(r.ViolationsByKind[k]), strings.Join(r.ViolationKeys[k], " "))
 	}
 	tw.Flush()
 

@@ -1,6 +1,7 @@
 package coherence
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -8,6 +9,12 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+)
+
+// The Redis of a run (Config.Redis).
+const (
+	RedisSingle  = "single"
+	RedisCluster = "cluster"
 )
 
 // Config is a run of the checker. Zero values are not defaulted: the
@@ -18,6 +25,10 @@ type Config struct {
 	Bin       string // tiercache binary; "" builds ./cmd/tiercache
 	Keep      bool   // keep PostgreSQL's data and the built binary in Dir
 	Instances int
+	// Redis is "single" (one redis-server, Schedule) or "cluster" (a
+	// 6-node Redis Cluster given to the instances as one seed URL,
+	// ClusterSchedule).
+	Redis string
 
 	Duration time.Duration
 	MaxOps   int
@@ -30,6 +41,8 @@ type Config struct {
 	Warmup, Gap, Tail time.Duration // fault schedule
 	Stall             time.Duration // SIGSTOP length
 	KillDowntime      time.Duration // a killed instance stays down this long
+	Hold              time.Duration // cluster: writes a master acknowledges, unreplicated, before its kill
+	NodeDowntime      time.Duration // cluster: a killed master stays down this long after the promotion
 	Settle            time.Duration // after the load, before the final checks
 
 	Bounds           Bounds
@@ -73,13 +86,28 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}()
 	}
 
-	cl, err := StartCluster(ctx, cfg.Dir, cfg.Bin, cfg.Instances, cfg.Out)
+	onCluster := cfg.Redis == RedisCluster
+	cl, err := StartCluster(ctx, cfg.Dir, cfg.Bin, cfg.Instances, onCluster, cfg.Out)
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Stop()
 	if err := cl.WaitRedisOK(ctx, 15*time.Second); err != nil {
 		return nil, err
+	}
+	keys, err := cl.Keys("hot", cfg.Keys)
+	if err != nil {
+		return nil, fmt.Errorf("cannot choose hot keys: %w", err)
+	}
+	var witnessKeys []string
+	if onCluster {
+		if witnessKeys, err = cl.Keys("witness", 3); err != nil {
+			return nil, fmt.Errorf("cannot choose witness keys: %w", err)
+		}
+	}
+	schedule := Schedule
+	if onCluster {
+		schedule = ClusterSchedule
 	}
 
 	clock := NewClock()
@@ -95,19 +123,43 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	in := &Injector{
 		Target: cl, Clock: clock,
 		Warmup: cfg.Warmup, Gap: cfg.Gap, Tail: cfg.Tail, Stall: cfg.Stall, Restart: cfg.KillDowntime,
+		Schedule: schedule, Nodes: cl.Nodes(), Hold: cfg.Hold, NodeDowntime: cfg.NodeDowntime,
 		OnFault: func(f Fault) {
 			mu.Lock()
 			faults = append(faults, f)
 			mu.Unlock()
 			msg := ""
-			if f.Kind == InstanceKill {
+			switch {
+			case f.Kind == InstanceKill:
 				msg = fmt.Sprintf(" instance %d gen %d", f.Instance, f.Gen)
+			case f.Promoted != "":
+				msg = fmt.Sprintf(" node %s, %s promoted, %d bytes unreplicated", f.Node, f.Promoted, f.Unreplicated)
+			case f.Node != "":
+				msg = " node " + f.Node
 			}
 			if f.Err != "" {
 				msg += " FAILED: " + f.Err
 			}
-			fmt.Fprintf(cfg.Out, "  fault %-13s at %6.2fs for %s%s\n", f.Kind, float64(f.Start)/1e9, msf(time.Duration(f.End-f.Start)), msg)
+			fmt.Fprintf(cfg.Out, "  fault %-16s at %6.2fs for %s%s\n", f.Kind, float64(f.Start)/1e9, msf(time.Duration(f.End-f.Start)), msg)
 		},
+	}
+	w := &Workload{
+		Clients: cfg.Clients, Keys: keys, Mix: DefaultMix, Rate: cfg.Rate,
+		MaxOps: cfg.MaxOps, Timeout: cfg.Timeout, Seed: cfg.Seed,
+		Slots: cl.Instances(), Addr: cl.Addr, Gen: cl.Gen,
+	}
+	watched := make(chan struct{})
+	if onCluster {
+		wi := NewWitness(w, h, clock, cfg.Clients, witnessKeys, cl.KeyOn(witnessKeys))
+		wi.Register()
+		in.Witness = wi
+		go func() {
+			defer close(watched)
+			wi.Watch(loadCtx)
+		}()
+		keys = append(keys, witnessKeys...) // in the final checks
+	} else {
+		close(watched)
 	}
 	injected := make(chan struct{})
 	go func() {
@@ -115,11 +167,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		in.Run(loadCtx, deadline)
 	}()
 
-	w := &Workload{
-		Clients: cfg.Clients, Keys: HotKeys(cfg.Keys), Mix: DefaultMix, Rate: cfg.Rate,
-		MaxOps: cfg.MaxOps, Timeout: cfg.Timeout, Seed: cfg.Seed,
-		Slots: cl.Instances(), Addr: cl.Addr, Gen: cl.Gen,
-	}
 	loaded := make(chan struct{})
 	go func() {
 		defer close(loaded)
@@ -129,6 +176,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	<-loaded
 	stopLoad() // MaxOps reached: end the schedule too
 	<-injected // every fault healed
+	<-watched
 	elapsed := time.Duration(clock.Now())
 	if ctx.Err() != nil {
 		return nil, errInterrupted
@@ -143,7 +191,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cl.WaitRedisOK(ctx, 15*time.Second); err != nil {
 		return nil, err
 	}
-	keys := w.Keys
 	final, err := cl.ReadStore(ctx, keys)
 	if err != nil {
 		return nil, err
@@ -154,7 +201,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	cl.Stop()
 
-	rec := &Recording{Seed: cfg.Seed, Started: clock.Start(), Ops: h.Ops(), Faults: faults, Final: final, Answers: answers, Rounds: rounds, Elapsed: elapsed}
+	rec := &Recording{Redis: cfg.Redis, Seed: cfg.Seed, Started: clock.Start(), Ops: h.Ops(), Faults: faults, Final: final, Answers: answers, Rounds: rounds, Elapsed: elapsed}
 	if err := rec.Write(filepath.Join(cfg.Dir, "history.jsonl.gz")); err != nil {
 		return nil, err
 	}
@@ -227,7 +274,11 @@ func converge(ctx context.Context, cl *Cluster, keys []string, final map[string]
 // analyze runs every check.
 func analyze(cfg Config, rec *Recording) *Report {
 	ops, faults, final, answers := rec.Ops, rec.Faults, rec.Final, rec.Answers
-	r := &Report{RunDir: cfg.Dir, Seed: rec.Seed, Started: rec.Started, Duration: rec.Elapsed, Bounds: cfg.Bounds, Faults: faults, FaultsByKind: map[string]int{}}
+	kinds := Kinds(Schedule)
+	if rec.Redis == RedisCluster {
+		kinds = Kinds(ClusterSchedule)
+	}
+	r := &Report{RunDir: cfg.Dir, Redis: cmp.Or(rec.Redis, RedisSingle), Kinds: kinds, Seed: rec.Seed, Started: rec.Started, Duration: rec.Elapsed, Bounds: cfg.Bounds, Faults: faults, FaultsByKind: map[string]int{}}
 	r.countOps(ops)
 	for _, f := range faults {
 		r.FaultsByKind[string(f.Kind)]++
@@ -236,6 +287,7 @@ func analyze(cfg Config, rec *Recording) *Report {
 		}
 	}
 	c := NewChecker(ops, faults, cfg.Bounds)
+	c.Kinds = kinds
 	stale, vs := c.Stale()
 	r.StaleReads = len(stale)
 	r.Staleness = c.Summarize(stale)

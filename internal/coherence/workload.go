@@ -122,6 +122,12 @@ func (cl *client) run(ctx context.Context) {
 func (cl *client) once() bool {
 	kind := cl.w.Mix.pick(cl.rng)
 	key := cl.w.Keys[cl.rng.IntN(len(cl.w.Keys))]
+	return cl.op(kind, key)
+}
+
+// op runs one operation of kind on key, recorded in the history, and
+// reports whether it got no HTTP answer.
+func (cl *client) op(kind Kind, key string) bool {
 	op := Op{Client: cl.id, Instance: cl.slot, Kind: kind, Key: key}
 	if kind == Register || kind == Update {
 		cl.seq++
@@ -199,6 +205,81 @@ func jsonRequest(method, url string, body map[string]string) (*http.Request, err
 	return req, nil
 }
 
+// Witness writes and reads keys that no other client uses, one per
+// cluster master, through the service and recorded in the history like
+// every op. The injector writes a master's witness key just before it
+// kills that master (MasterKillHeld: while the replication is held back),
+// and Watch reads every witness key from every instance all along. The
+// workload's hot keys are rewritten many times a second, and the writes
+// queued during a failover are republished after it, which hides an
+// acknowledged L2 write the failover lost; a witness key is written only
+// then, so such a loss stays visible: stale reads, then no convergence.
+type Witness struct {
+	Keys []string
+	// KeyOf returns the witness key that master serves now.
+	KeyOf func(master string) (string, error)
+	// Every is the pause between two rounds of Watch.
+	Every time.Duration
+
+	clients []*client // one per instance; clients[0] also writes
+	turn    int       // instance of the next write
+}
+
+// NewWitness returns a witness on keys whose ops are recorded in h as
+// clients id to id+2n-1 for n instances of w: a writer and a reader per
+// instance.
+func NewWitness(w *Workload, h *History, clock *Clock, id int, keys []string, keyOf func(string) (string, error)) *Witness {
+	wi := &Witness{Keys: keys, KeyOf: keyOf, Every: 200 * time.Millisecond}
+	for slot := range w.Slots {
+		wi.clients = append(wi.clients, &client{
+			id: id + slot, slot: slot, w: w, h: h, clock: clock,
+			http: &http.Client{Timeout: w.Timeout},
+		})
+	}
+	return wi
+}
+
+// Register creates every witness user, through instance 0.
+func (wi *Witness) Register() {
+	for _, k := range wi.Keys {
+		wi.clients[0].op(Register, k)
+	}
+}
+
+// Write updates the witness key of master through the next instance in
+// turn and returns once it is answered. It is called from one goroutine
+// (the injector's).
+func (wi *Witness) Write(master string) {
+	key, err := wi.KeyOf(master)
+	if err != nil {
+		return // no op: nothing is recorded, nothing checked
+	}
+	cl := wi.clients[wi.turn%len(wi.clients)]
+	wi.turn++
+	cl.op(Update, key)
+}
+
+// Watch GETs every witness key from every instance, a round every Every,
+// until ctx ends. Each instance has its own goroutine, so that an instance
+// that does not answer holds back no other.
+func (wi *Witness) Watch(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, c := range wi.clients {
+		// A reader of its own: the writer's client is used by Write
+		// concurrently.
+		r := &client{id: c.id + len(wi.clients), slot: c.slot, w: c.w, h: c.h, clock: c.clock, http: &http.Client{Timeout: c.w.Timeout}}
+		wg.Go(func() {
+			defer r.http.CloseIdleConnections()
+			for sleep(ctx, wi.Every) {
+				for _, k := range wi.Keys {
+					r.op(Get, k)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // Probe GETs key from every instance once.
 func Probe(ctx context.Context, c *Cluster, key string) []Answer {
 	client := &http.Client{Timeout: 2 * time.Second}
@@ -230,6 +311,35 @@ func probeOne(ctx context.Context, client *http.Client, addr, key string) (a Ans
 		a.Status, a.Err = 0, err.Error()
 	}
 	return a
+}
+
+// RedisPrefix is tiercache's default -redis-prefix: the Redis key of user
+// u is RedisPrefix+u, which decides its cluster slot.
+const RedisPrefix = "tiercache:user:"
+
+// SpreadKeys returns n usernames spread evenly over masters masters:
+// names prefix-0, prefix-1, … in turn, each taken while its master (masterOf of
+// its Redis key) has fewer than ceil(n/masters) keys, so that every master
+// holds hot keys and a fault on any one of them is felt.
+func SpreadKeys(prefix string, n, masters int, masterOf func(redisKey string) (string, error)) ([]string, error) {
+	quota := (n + masters - 1) / masters
+	count := map[string]int{}
+	var keys []string
+	for i := 0; len(keys) < n; i++ {
+		if i >= 100*n+100 {
+			return nil, fmt.Errorf("cannot spread %d keys over %d masters: %d found", n, masters, len(keys))
+		}
+		name := fmt.Sprintf("%s-%d", prefix, i)
+		m, err := masterOf(RedisPrefix + name)
+		if err != nil {
+			return nil, err
+		}
+		if count[m] < quota {
+			count[m]++
+			keys = append(keys, name)
+		}
+	}
+	return keys, nil
 }
 
 // HotKeys returns n usernames.

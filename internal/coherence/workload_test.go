@@ -154,3 +154,48 @@ func TestWrongUserAnswer(t *testing.T) {
 		t.Errorf("got violations %v; want [%s]", kinds(vs), VImpossible)
 	}
 }
+
+// The witness registers its users, writes the one a master serves through
+// each instance in turn, reads them all from every instance, and records
+// it all under client ids of its own.
+func TestWitness(t *testing.T) {
+	t.Parallel()
+	srv := fakeService(t)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	clock := NewClock()
+	h := NewHistory(clock)
+	w := &Workload{Slots: 2, Timeout: 2 * time.Second, Addr: func(int) string { return addr }, Gen: func(int) int { return 0 }}
+	keyOf := func(master string) (string, error) { return "witness-" + master, nil }
+	wi := NewWitness(w, h, clock, 10, []string{"witness-a", "witness-b"}, keyOf)
+	wi.Every = 5 * time.Millisecond
+	wi.Register()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); wi.Watch(ctx) }()
+	wi.Write("a")
+	wi.Write("b")
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	<-done
+
+	ops := h.Ops()
+	var writes []string
+	readers := map[[2]int]bool{} // client, instance
+	for _, op := range ops {
+		if op.IsWrite() {
+			writes = append(writes, fmt.Sprintf("%s %s %d/%d %d", op.Kind, op.Key, op.Client, op.Instance, op.Status))
+		} else if op.Status == 200 {
+			readers[[2]int{op.Client, op.Instance}] = true
+		}
+	}
+	want := []string{"register witness-a 10/0 201", "register witness-b 10/0 201", "update witness-a 10/0 200", "update witness-b 11/1 200"}
+	if !slices.Equal(writes, want) {
+		t.Errorf("got writes %q; want %q", writes, want)
+	}
+	if !readers[[2]int{12, 0}] || !readers[[2]int{13, 1}] || len(readers) != 2 {
+		t.Errorf("got readers (client, instance) %v; want 12 on 0 and 13 on 1", readers)
+	}
+	if stale, vs := NewChecker(ops, nil, testBounds).Stale(); len(stale) != 0 || len(vs) != 0 {
+		t.Errorf("got %d stale reads, violations %v; want none", len(stale), kinds(vs))
+	}
+}
