@@ -79,6 +79,15 @@ type Config struct {
 	// Beyond it a failed write is only logged, and other instances may serve
 	// the replaced value until its TTL. Default 100,000.
 	MaxQueued int
+	// LossWindow is how long after L2 acknowledged a write it may still
+	// lose it: a Redis master that fails before its replica received the
+	// write, and the replica is promoted. The Cache remembers the keys it
+	// wrote in the last LossWindow (at most MaxQueued of them), and when a
+	// Shared tier that is a LossReporter reports a possible loss, it
+	// republishes them from the store. It must cover the replication lag
+	// plus the time the tier takes to notice the fault. Default 10s;
+	// negative disables it.
+	LossWindow time.Duration
 	// Logger receives L2 write failures. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -92,6 +101,7 @@ type Cache struct {
 	store  Store
 	flight singleflight.Group
 	outbox *outbox // nil without L2
+	recent *recent // the keys written lately; nil without L2
 	stats  counters
 }
 
@@ -114,6 +124,7 @@ func New(cfg Config) (*Cache, error) {
 	if cfg.Jitter == 0 {
 		cfg.Jitter = 0.1
 	}
+	setDefault(&cfg.LossWindow, 10*time.Second)
 	if cfg.Jitter < 0 {
 		cfg.Jitter = 0
 	}
@@ -128,7 +139,11 @@ func New(cfg Config) (*Cache, error) {
 	}
 	c := &Cache{cfg: cfg, local: cfg.Local, shared: cfg.Shared, store: cfg.Store}
 	if c.shared != nil {
-		c.outbox = newOutbox(c.republish, cfg.Logger, cfg.MaxQueued, cfg.RetryInterval)
+		c.recent = newRecent(cfg.LossWindow, cfg.MaxQueued, time.Now)
+		c.outbox = newOutbox(c.republish, c.recent, cfg.Logger, cfg.MaxQueued, cfg.RetryInterval)
+		if r, ok := c.shared.(LossReporter); ok {
+			r.OnLoss(c.outbox.reportLoss)
+		}
 	}
 	return c, nil
 }
@@ -429,6 +444,7 @@ func (c *Cache) publish(ctx context.Context, name string, val []byte, version ui
 	if c.shared == nil {
 		return
 	}
+	c.recent.add(name)
 	repaired, err := c.setL2(context.WithoutCancel(ctx), name, val, version, found)
 	if repaired {
 		c.stats.l2Rejected.Add(1)
@@ -461,6 +477,12 @@ func (c *Cache) republish(key string) error {
 	repaired, err := c.setL2(context.Background(), key, val, u.Version, found)
 	if repaired {
 		c.stats.l2Rejected.Add(1)
+	}
+	if err == nil {
+		// L2 may lose this write too. A key still remembered keeps its
+		// time, so that republishing at every loss report does not keep
+		// it forever.
+		c.recent.addIfAbsent(key)
 	}
 	return err
 }

@@ -208,6 +208,18 @@ type RefusalCounter interface {
 	Refused() uint64
 }
 
+// LossReporter is implemented by a Shared tier that can lose writes it
+// acknowledged, such as a replica promoted before it received them. New
+// registers with OnLoss the function that the tier calls whenever writes
+// it acknowledged within the last Config.LossWindow may be gone: the Cache
+// then republishes the keys it wrote in that window from the store, with
+// their versions, through the queue of failed writes. f does not block
+// and calls nothing of the tier, so the tier may call it from anywhere,
+// its connection readers included, and as often as it likes.
+type LossReporter interface {
+	OnLoss(f func())
+}
+
 // Invalidator receives the invalidation feed of a Shared tier. Invalidate
 // must not block and must not call back into the tier; keys == nil means
 // every key (FLUSHALL, lost connection, recovery).

@@ -43,6 +43,10 @@
 //   - A key whose write L2 did not take is queued (up to Config.MaxQueued
 //     keys) and republished from the store until L2 takes it; meanwhile this
 //     process reads that key from the store.
+//   - L2 may lose writes it acknowledged (a master that fails before its
+//     replica received them). A Shared tier that is a LossReporter says
+//     when that may have happened, and the keys this process wrote within
+//     Config.LossWindow are queued and republished the same way.
 //
 // What L2 returns is checked before it is served or kept: a value that is
 // not byte for byte the rendering of a user of that name, at most

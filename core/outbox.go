@@ -16,11 +16,18 @@ import (
 //
 // While a key is in the outbox, this process reads it from the store,
 // bypassing L2, which may still hold the replaced value (read-your-writes).
+//
+// The outbox also takes the keys written recently when L2 reports that it
+// may have lost writes it acknowledged (reportLoss): the report may come
+// from a connection's reader, which must not wait, so it only sets a flag,
+// and the next pass queues the keys.
 type outbox struct {
 	republish func(key string) error
+	recent    *recent // the keys to queue again on a loss report
 	log       *slog.Logger
 	max       int
 	interval  time.Duration
+	lost      atomic.Bool // a loss was reported since the last pass
 
 	mu       sync.Mutex
 	keys     map[string]uint64 // key → times queued, so a retry that raced a new failure keeps the key
@@ -32,9 +39,9 @@ type outbox struct {
 	closeOnce sync.Once
 }
 
-func newOutbox(republish func(string) error, log *slog.Logger, max int, interval time.Duration) *outbox {
+func newOutbox(republish func(string) error, recent *recent, log *slog.Logger, max int, interval time.Duration) *outbox {
 	o := &outbox{
-		republish: republish, log: log, max: max, interval: interval,
+		republish: republish, recent: recent, log: log, max: max, interval: interval,
 		keys: make(map[string]uint64),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -56,12 +63,50 @@ func (o *outbox) has(key string) bool {
 // len is the number of keys waiting.
 func (o *outbox) len() int { return int(o.size.Load()) }
 
+// reportLoss makes the next pass queue every key written within the
+// recent window. It does not block.
+func (o *outbox) reportLoss() { o.lost.Store(true) }
+
+// requeue queues the recent keys if a loss was reported.
+func (o *outbox) requeue() {
+	if !o.lost.Swap(false) {
+		return
+	}
+	keys, dropped := o.recent.keys()
+	if len(keys) == 0 {
+		return
+	}
+	o.log.Warn("L2 may have lost writes it acknowledged: republishing the keys written recently",
+		"keys", len(keys), "window", o.recent.window)
+	if dropped {
+		o.log.Error("more keys were written within the window than are kept: the oldest of them are not republished; other instances may serve their old values until their TTL",
+			"max", o.recent.max)
+	}
+	for _, k := range keys {
+		o.add(k)
+	}
+}
+
 // put queues key. When the outbox is full the key is not queued and other
 // instances may serve its replaced value until the TTL; that is logged once
 // per episode.
 func (o *outbox) put(key string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if len(o.keys) == 0 {
+		o.log.Warn("L2 did not take a write: queuing failed writes and retrying", "every", o.interval)
+	}
+	o.addLocked(key)
+}
+
+// add queues key, as put does, without put's log line.
+func (o *outbox) add(key string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.addLocked(key)
+}
+
+func (o *outbox) addLocked(key string) {
 	if n, ok := o.keys[key]; ok {
 		o.keys[key] = n + 1
 		return
@@ -73,9 +118,6 @@ func (o *outbox) put(key string) {
 				"max", o.max)
 		}
 		return
-	}
-	if len(o.keys) == 0 {
-		o.log.Warn("L2 did not take a write: queuing failed writes and retrying", "every", o.interval)
 	}
 	o.keys[key] = 1
 	o.size.Store(int64(len(o.keys)))
@@ -121,6 +163,7 @@ func (o *outbox) run() {
 			return
 		case <-tick.C:
 		}
+		o.requeue()
 		if o.size.Load() == 0 {
 			continue
 		}

@@ -24,6 +24,22 @@ type instance struct {
 	local *core.Local
 	l2    *redis.Tier
 	cache *core.Cache
+	// flushes counts the tier's Invalidate(nil) calls: L1 dropped whole.
+	flushes *flushCounter
+}
+
+// flushCounter is the Invalidator of an instance: it passes everything to
+// L1 and counts the calls that drop all of it.
+type flushCounter struct {
+	core.Invalidator
+	n atomic.Int64
+}
+
+func (f *flushCounter) Invalidate(keys []string) {
+	if keys == nil {
+		f.n.Add(1)
+	}
+	f.Invalidator.Invalidate(keys)
 }
 
 func newInstance(t *testing.T, srv redisServer, store core.Store, prefix string) *instance {
@@ -62,7 +78,8 @@ func newInstanceL2(t *testing.T, l2cfg redis.Config, store core.Store, cfg core.
 	}
 	t.Cleanup(l1.Close)
 	local := core.NewLocal(l1)
-	l2cfg.Invalidator = local
+	flushes := &flushCounter{Invalidator: local}
+	l2cfg.Invalidator = flushes
 	// 200ms: generous for -race on 2 cores, short enough for the outage tests.
 	l2cfg.Timeout = 200 * time.Millisecond
 	l2, err := redis.New(l2cfg)
@@ -76,7 +93,7 @@ func newInstanceL2(t *testing.T, l2cfg redis.Config, store core.Store, cfg core.
 		t.Fatal(err)
 	}
 	t.Cleanup(cache.Close)
-	return &instance{local: local, l2: l2, cache: cache}
+	return &instance{local: local, l2: l2, cache: cache, flushes: flushes}
 }
 
 var ctx = context.Background()

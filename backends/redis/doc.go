@@ -46,6 +46,25 @@
 // Failures): one node that fails opens it for every key, and a lost
 // connection to any node arrives as Invalidate(nil).
 //
+// # Failover
+//
+// Redis replicates asynchronously: a master may acknowledge a write and
+// fail before its replica received it, and the promoted replica then
+// serves the older value, for the whole TTL, to every instance. The tier
+// is a core.LossReporter: it reports a possible loss when a connection is
+// lost (a node killed, stalled, or a FLUSHALL), when its breaker opens,
+// and when it closes again, and the Cache republishes from the store the
+// keys it wrote within core.Config.LossWindow. The republish of a key on
+// the failed master keeps failing until the promotion and rueidis' next
+// look at the slots, then lands on the new master. Only the writer
+// republishes: if it dies with the master, its last writes stay lost
+// until their TTL.
+//
+// WAIT after each write (rockscache's choice) was weighed and not taken:
+// it costs each write a round trip and, while the replica is down or
+// stalled, its whole timeout, and a write that WAIT could not confirm
+// still needs the republish above.
+//
 // # Failures
 //
 // Every call runs under its own deadline (Config.Timeout); rueidis retries

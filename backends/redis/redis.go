@@ -76,6 +76,7 @@ type Tier struct {
 	open     atomic.Bool  // breaker
 	failures atomic.Int32 // consecutive failed calls
 	refused  atomic.Uint64
+	onLoss   atomic.Pointer[func()] // see OnLoss
 
 	mu     sync.Mutex // orders probe starts before Close's wait
 	closed bool
@@ -86,6 +87,7 @@ type Tier struct {
 var (
 	_ core.Shared         = (*Tier)(nil)
 	_ core.RefusalCounter = (*Tier)(nil)
+	_ core.LossReporter   = (*Tier)(nil)
 )
 
 // New connects to Redis. Redis being down is not an error, nor is every
@@ -199,7 +201,11 @@ func redact(u string) string { return redacturl.URL(u) }
 // block and must not call Redis.
 func (t *Tier) onInvalidations(ms []rueidis.RedisMessage) {
 	if ms == nil {
+		// A lost connection: the node may be a master that died before
+		// its replica received our last writes (or a FLUSHALL, which
+		// lost them all).
 		t.cfg.Invalidator.Invalidate(nil)
+		t.lost()
 		return
 	}
 	keys := make([]string, 0, len(ms))
@@ -210,6 +216,18 @@ func (t *Tier) onInvalidations(ms []rueidis.RedisMessage) {
 	}
 	if len(keys) > 0 {
 		t.cfg.Invalidator.Invalidate(keys)
+	}
+}
+
+// OnLoss registers f, which the tier calls whenever writes it acknowledged
+// lately may be lost (see "Failover" in the package documentation). It
+// replaces the f registered before; core.New registers the Cache's.
+func (t *Tier) OnLoss(f func()) { t.onLoss.Store(&f) }
+
+// lost calls the function registered with OnLoss, if any.
+func (t *Tier) lost() {
+	if f := t.onLoss.Load(); f != nil {
+		(*f)()
 	}
 }
 
@@ -481,6 +499,7 @@ func (t *Tier) trip(cause error) {
 	}
 	t.cfg.Logger.Warn("redis unavailable: serving from L1 and the store, retrying in the background",
 		"redis", redact(t.cfg.URL), "err", cause)
+	t.lost() // the failure may be a master's that took our last writes with it
 	t.probes.Add(1)
 	go t.probe()
 }
@@ -556,6 +575,7 @@ func (t *Tier) probe() {
 		t.failures.Store(0)
 		t.open.Store(false)
 		t.cfg.Invalidator.Invalidate(nil)
+		t.lost() // the outage may have been a failover that lost our last writes
 		t.cfg.Logger.Info("redis available again", "redis", redact(t.cfg.URL))
 		return
 	}
