@@ -56,7 +56,7 @@ coherence: deps
 
 ## coherence-cluster: the same on a 6-node Redis Cluster given as one seed URL, with master
 ## kills (plain and with replication held back), the killed node's return, CLIENT KILL and
-## SIGSTOP of a master, FLUSHALL of every master; not in CI until its promises hold
+## SIGSTOP of a master, FLUSHALL of every master (.ci/run runs a 20 s form)
 coherence-cluster: deps
 	$(GO) run ./cmd/coherence -redis cluster -duration 60s
 
