@@ -1,10 +1,8 @@
 package redis_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,31 +13,13 @@ import (
 	"github.com/tiercache/tiercache/internal/redistest"
 )
 
-// readmeACL returns the arguments of the README's ACL SETUSER line, with
-// password in place of CHANGE-ME.
-func readmeACL(t *testing.T, password string) []string {
-	t.Helper()
-	f, err := os.Open("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for sc := bufio.NewScanner(f); sc.Scan(); {
-		if line := sc.Text(); strings.HasPrefix(line, "ACL SETUSER tiercache ") {
-			return strings.Fields(strings.ReplaceAll(line, ">CHANGE-ME", ">"+password))
-		}
-	}
-	t.Fatal("README.md has no line starting \"ACL SETUSER tiercache \"")
-	return nil
-}
-
 // The README's ACL is enough: under it the tier keeps every promise of
 // core.Shared, follows invalidations, and recovers from an outage through
 // its PING probe; and Redis denied it nothing (ACL LOG stays empty, so no
 // command is refused and ignored either).
 func TestREADMEACL(t *testing.T) {
 	srv := redistest.Start(t)
-	if _, err := srv.Do(readmeACL(t, "s3cretacl")...); err != nil {
+	if _, err := srv.Do(redistest.READMEACL(t, "s3cretacl")...); err != nil {
 		t.Fatal(err)
 	}
 	url := "redis://tiercache:s3cretacl@" + strings.TrimPrefix(srv.URL(), "redis://")

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -10,24 +8,6 @@ import (
 	"github.com/tiercache/tiercache/internal/pgtest"
 	"github.com/tiercache/tiercache/internal/redistest"
 )
-
-// readmeACL returns the arguments of the README's ACL SETUSER line, with
-// password in place of CHANGE-ME.
-func readmeACL(t *testing.T, password string) []string {
-	t.Helper()
-	f, err := os.Open("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for sc := bufio.NewScanner(f); sc.Scan(); {
-		if line := sc.Text(); strings.HasPrefix(line, "ACL SETUSER tiercache ") {
-			return strings.Fields(strings.ReplaceAll(line, ">CHANGE-ME", ">"+password))
-		}
-	}
-	t.Fatal("README.md has no line starting \"ACL SETUSER tiercache \"")
-	return nil
-}
 
 // Two instances on one PostgreSQL, logged in to Redis as the README's ACL
 // user: a registration on one is an L2 hit, then an L1 hit, on the other;
@@ -37,7 +17,7 @@ func TestREADMEACLServes(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t, pgtest.Start(t))
 	srv := redistest.Start(t)
-	if _, err := srv.Do(readmeACL(t, secret)...); err != nil {
+	if _, err := srv.Do(redistest.READMEACL(t, secret)...); err != nil {
 		t.Fatal(err)
 	}
 	url := "redis://tiercache:" + secret + "@" + strings.TrimPrefix(srv.URL(), "redis://")
