@@ -4,6 +4,10 @@ package redis_test
 // for good (issue 10, finding 4).
 
 import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +15,7 @@ import (
 	"github.com/tiercache/tiercache/backends/memory"
 	"github.com/tiercache/tiercache/backends/redis"
 	"github.com/tiercache/tiercache/core"
+	"github.com/tiercache/tiercache/internal/launch"
 	"github.com/tiercache/tiercache/internal/redistest"
 )
 
@@ -93,4 +98,158 @@ func TestFailoverKeepsAcknowledgedWrites(t *testing.T) {
 			}
 		}
 	}
+}
+
+// One dead master takes L2 away from its own slots only (issue 10,
+// finding 3): from its kill -9 until its replica's promotion, keys on the
+// other masters are still served by L2 (and L1 from it), by both
+// instances, without an error, while the tier answers core.ErrUnavailable
+// at once for keys on the dead master, which the Cache serves from the
+// store; after the promotion every key is served from L2 again.
+//
+// The cluster runs with cluster-require-full-coverage no, as a cluster
+// that should keep serving the healthy masters' slots must: with the
+// default (yes), Redis itself refuses every key (CLUSTERDOWN) from the
+// moment the dead master is marked failed until the promotion.
+func TestMasterKillTakesOnlyItsSlots(t *testing.T) {
+	c := redistest.StartCluster(t)
+	for _, n := range c.Nodes {
+		if _, err := n.Do("CONFIG", "SET", "cluster-require-full-coverage", "no"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const prefix = "slots:"
+	var master *launch.Redis // to kill: not the seed, which stays up
+	byMaster := map[*launch.Redis][]string{}
+	for i := 0; len(byMaster) < 3 || slices.ContainsFunc(slices.Collect(maps.Values(byMaster)), func(ns []string) bool { return len(ns) < 8 }); i++ {
+		name := fmt.Sprintf("u%d", i)
+		m := c.MasterOf(prefix + name)
+		if len(byMaster[m]) < 8 {
+			byMaster[m] = append(byMaster[m], name)
+		}
+		if master == nil && m != c.Nodes[0] {
+			master = m
+		}
+	}
+	dead := byMaster[master]
+	var healthy []string
+	masterOf := map[string]*launch.Redis{}
+	for m, names := range byMaster {
+		if m != master {
+			healthy = append(healthy, names...)
+			for _, n := range names {
+				masterOf[n] = m
+			}
+		}
+	}
+	store := memory.New()
+	a := newInstanceL2(t, redis.Config{URL: c.URL(), Prefix: prefix}, store, core.Config{})
+	b := newInstanceL2(t, redis.Config{URL: c.URL(), Prefix: prefix}, store, core.Config{})
+	for _, name := range append(slices.Clone(healthy), dead...) {
+		if _, err := a.cache.Create(ctx, core.User{Name: name, Email: name + "@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+		a.settle(t, name, name+"@example.com")
+		b.settle(t, name, name+"@example.com")
+	}
+	replica, err := c.ReplicaOf(master)
+	if err != nil || replica == nil {
+		t.Fatalf("ReplicaOf(%s) = %v, %v; want the replica", master.Addr, replica, err)
+	}
+	flushesA, flushesB := a.flushes.n.Load(), b.flushes.n.Load()
+
+	master.Stop()
+	killedAt := time.Now()
+	promotedc := make(chan error, 1)
+	go func() {
+		_, err := c.Cluster.WaitFailover(master, 30*time.Second)
+		promotedc <- err
+	}()
+	var promoted bool
+	t.Cleanup(func() { // before the cluster's: WaitFailover reads the nodes
+		if !promoted {
+			<-promotedc
+		}
+	})
+	var reads, l2Hits, unavailable, writes int
+	for !promoted {
+		select {
+		case err := <-promotedc:
+			if err != nil {
+				t.Fatal(err)
+			}
+			promoted = true
+		default:
+		}
+		since := time.Since(killedAt).Round(time.Millisecond)
+		// A write to a healthy master, so that reads of it go to Redis
+		// rather than rueidis' local copy.
+		name := healthy[writes%len(healthy)]
+		writes++
+		email := fmt.Sprintf("%s+%d@example.com", name, writes)
+		if _, err := a.cache.Update(ctx, core.User{Name: name, Email: email}); err != nil {
+			t.Fatal(err)
+		}
+		if raw, err := masterOf[name].Do("GET", prefix+name); err != nil || !strings.Contains(raw, email) {
+			t.Fatalf("%v after the kill: the master of %s holds %q, %v after an update; want L2 to take it", since, name, raw, err)
+		}
+		for i, in := range []*instance{a, b} {
+			for _, name := range healthy {
+				if _, ok, err := in.l2.Get(ctx, name); err != nil || !ok {
+					t.Fatalf("%v after the kill: instance %d's L2 Get(%s) on a healthy master = %v, %v; want it served", since, i, name, ok, err)
+				}
+				r, err := in.cache.Get(ctx, name)
+				if err != nil || (r.Source != core.SourceL1 && r.Source != core.SourceL2) {
+					t.Fatalf("%v after the kill: instance %d serves %s on a healthy master from %v (err %v); want l1 or l2", since, i, name, r.Source, err)
+				}
+				reads++
+				if r.Source == core.SourceL2 {
+					l2Hits++
+				}
+			}
+			for _, name := range dead {
+				start := time.Now()
+				_, _, err := in.l2.Get(ctx, name)
+				if took := time.Since(start); errors.Is(err, core.ErrUnavailable) {
+					unavailable++
+					if took > 20*time.Millisecond {
+						t.Errorf("%v after the kill: ErrUnavailable for %s took %v; want it at once", since, name, took)
+					}
+				} else if err == nil && !promoted && since > 100*time.Millisecond {
+					t.Fatalf("%v after the kill: L2 Get(%s) on the dead master succeeded before the promotion", since, name)
+				}
+				if r, err := in.cache.Get(ctx, name); err != nil || !strings.HasPrefix(emailOf(t, r.Body), name) {
+					t.Fatalf("%v after the kill: instance %d cannot serve %s on the dead master: %v", since, i, name, err)
+				}
+			}
+			if since > 100*time.Millisecond && !promoted && in.l2.Status() != "degraded" {
+				t.Errorf("%v after the kill: instance %d's Status = %s; want degraded", since, i, in.l2.Status())
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("promoted %v after the kill; %d writes and %d reads of healthy keys (%d from L2, the rest from L1); %d ErrUnavailable on the dead master's keys",
+		time.Since(killedAt).Round(time.Millisecond), writes, reads, l2Hits, unavailable)
+	if unavailable == 0 {
+		t.Error("no ErrUnavailable for the dead master's keys; want them to fail fast")
+	}
+	promotedAt := time.Now()
+	for _, in := range []*instance{a, b} {
+		waitFor(t, "every breaker to close", func() bool { return in.l2.Status() == "ok" })
+		for _, name := range append(slices.Clone(healthy), dead...) {
+			if _, ok, err := in.l2.Get(ctx, name); err != nil || !ok {
+				t.Fatalf("after the promotion: L2 Get(%s) = %v, %v; want it served", name, ok, err)
+			}
+		}
+	}
+	for _, name := range append(slices.Clone(healthy), dead...) {
+		want, err := store.Get(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.settle(t, name, want.Email)
+		b.settle(t, name, want.Email)
+	}
+	t.Logf("every key served from L2 again %v after the promotion; L1 dropped whole %d times in a, %d in b",
+		time.Since(promotedAt).Round(time.Millisecond), a.flushes.n.Load()-flushesA, b.flushes.n.Load()-flushesB)
 }

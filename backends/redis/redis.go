@@ -47,7 +47,7 @@ type Config struct {
 	// BreakerThreshold is the number of consecutive failed calls that opens
 	// the breaker. Default 3.
 	BreakerThreshold int
-	// ProbeInterval is the time between PINGs while the breaker is open.
+	// ProbeInterval is the time between probes while a breaker is open.
 	// Default 500ms.
 	ProbeInterval time.Duration
 	// KeepAlive is the idle PING interval; with ConnWriteTimeout it bounds
@@ -68,21 +68,55 @@ type Tier struct {
 	cfg Config
 	opt rueidis.ClientOption // to build the client while Redis was down at New
 	// client is set once: by New, or, when Redis was down then, by the
-	// probe before it closes the breaker. Calls use it only while the
-	// breaker is closed, so they see it set (open's atomic store orders
-	// it); the probe and Close read it under mu or after the probe ended.
+	// probe before it closes a breaker. Calls use it only while their
+	// group's breaker is closed, so they see it set (the atomic store
+	// that closes the breaker orders it); the probe and Close read it
+	// under mu or after the probe ended.
 	client rueidis.Client
+	// single is set with client, when it is not a cluster client, before
+	// any breaker closes: then every key maps to groups[0], else to its
+	// slot's group (and before the client exists, every group is open).
+	single atomic.Bool
 
-	open     atomic.Bool  // breaker
-	failures atomic.Int32 // consecutive failed calls
-	refused  atomic.Uint64
-	onLoss   atomic.Pointer[func()] // see OnLoss
+	groups    [groups]group // breakers; see "Failures" in the package doc
+	openCount atomic.Int32  // of groups open
+	refused   atomic.Uint64
+	onLoss    atomic.Pointer[func()] // see OnLoss
 
-	mu     sync.Mutex // orders probe starts before Close's wait
-	closed bool
-	stop   chan struct{}
-	probes sync.WaitGroup
+	mu      sync.Mutex // orders probe starts before Close's wait
+	closed  bool
+	probing bool // a probe goroutine runs; under mu
+	stop    chan struct{}
+	probes  sync.WaitGroup
 }
+
+// groups is the number of breakers on a cluster: each covers 256
+// consecutive slots (slot>>8), so a master's slots fall in about 64/masters
+// groups and one dead master opens only those. A single Redis uses
+// groups[0] alone.
+const groups = 64
+
+// group is the breaker of a slot group.
+type group struct {
+	open     atomic.Bool
+	failures atomic.Int32 // consecutive failed calls
+	// probeKey is a key under the prefix whose slot is in the group and
+	// that no user name can be (names have no '#'), so the probe's DEL
+	// never touches a value of ours: Prefix + "#probe{TAG}".
+	probeKey string
+}
+
+// probeTags holds, for each group, a hash tag whose slot is in it.
+var probeTags = func() (tags [groups]string) {
+	for i, found := 0, 0; found < groups; i++ {
+		tag := strconv.Itoa(i)
+		if g := keySlot(tag) >> 8; tags[g] == "" {
+			tags[g] = tag
+			found++
+		}
+	}
+	return tags
+}()
 
 var (
 	_ core.Shared         = (*Tier)(nil)
@@ -127,6 +161,9 @@ func New(cfg Config) (*Tier, error) {
 	}
 
 	t := &Tier{cfg: cfg, stop: make(chan struct{})}
+	for i := range t.groups {
+		t.groups[i].probeKey = cfg.Prefix + "#probe{" + probeTags[i] + "}"
+	}
 	// No ForceSingleClient: rueidis asks the first node it reaches for
 	// CLUSTER SLOTS and falls back to a single-node client only when that
 	// answers that cluster support is disabled (rueidis.NewClient), so one
@@ -147,10 +184,14 @@ func New(cfg Config) (*Tier, error) {
 	if rerr := cmp.Or(refused(cfg.URL, err), tlsRefused(cfg, opt, err)); rerr != nil {
 		return nil, rerr
 	}
-	t.client = client
 	if err != nil {
-		t.trip(err)
+		// No client, so no mode yet: every group is open until the probe
+		// builds the client.
+		t.tripAll(err)
+		return t, nil
 	}
+	t.client = client
+	t.single.Store(client.Mode() != rueidis.ClientModeCluster)
 	return t, nil
 }
 
@@ -297,7 +338,9 @@ return 1`
 // Get reads key through rueidis' client-side cache; Redis tracks it for
 // this connection from then on.
 func (t *Tier) Get(ctx context.Context, key string) ([]byte, bool, error) {
-	if t.open.Load() {
+	k := t.cfg.Prefix + key
+	g := t.group(k)
+	if g.open.Load() {
 		return nil, false, core.ErrUnavailable
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
@@ -306,13 +349,13 @@ func (t *Tier) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	// longest value of ours. It answers "" for a missing key, and no value
 	// of ours is empty.
 	limit := int64(len(valuePrefix) + 20 + len(dataField) + t.cfg.MaxValueBytes + 1)
-	cmd := t.client.B().Getrange().Key(t.cfg.Prefix + key).Start(0).End(limit).Cache()
+	cmd := t.client.B().Getrange().Key(k).Start(0).End(limit).Cache()
 	v, err := t.client.DoCache(ctx, cmd, t.cfg.LocalTTL).AsBytes()
 	if rerr, ok := rueidis.IsRedisErr(err); ok && strings.HasPrefix(rerr.Error(), "WRONGTYPE") {
-		t.succeeded()
+		g.succeeded()
 		return nil, false, fmt.Errorf("redis: %s holds another type than a string: %w", key, core.ErrBadValue)
 	}
-	if err = t.result(err); err != nil {
+	if err = t.result(g, err); err != nil {
 		return nil, false, fmt.Errorf("redis: cannot get: %w", err)
 	}
 	if len(v) == 0 {
@@ -388,11 +431,12 @@ func (t *Tier) Del(ctx context.Context, key string) error {
 
 // write sends the command that build makes and a barrier read of key on
 // the same connection (see "Read-your-writes") and returns the command's
-// reply. The command is built here, once the breaker is known closed: the
-// client, whose builder computes the key's cluster slot, may not exist
-// before.
+// reply. The command is built here, once the key's breaker is known
+// closed: the client, whose builder computes the key's cluster slot, may
+// not exist before.
 func (t *Tier) write(ctx context.Context, key string, build func(rueidis.Builder) rueidis.Completed) (rueidis.RedisResult, error) {
-	if t.open.Load() {
+	g := t.group(key)
+	if g.open.Load() {
 		return rueidis.RedisResult{}, core.ErrUnavailable
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
@@ -411,25 +455,34 @@ func (t *Tier) write(ctx context.Context, key string, build func(rueidis.Builder
 		// dropped the old value.
 		err = t.client.Do(ctx, t.client.B().Exists().Key(key).Build()).Error()
 	}
-	if err = t.result(err); err != nil {
+	if err = t.result(g, err); err != nil {
 		return rueidis.RedisResult{}, fmt.Errorf("redis: cannot write: %w", err)
 	}
 	return r, nil
 }
 
-// result feeds the breaker with the outcome of a call. A Redis error reply
-// that refuses the call (see refusal) opens the breaker at once, and so does
-// a failed dial; other error replies (WRONGTYPE, OOM, …) mean that Redis
-// serves, so they do not count as failures.
-func (t *Tier) result(err error) error {
+// group returns the breaker of the full Redis key k: by its slot on a
+// cluster, and before the client exists (when every group is open).
+func (t *Tier) group(k string) *group {
+	if t.single.Load() {
+		return &t.groups[0]
+	}
+	return &t.groups[keySlot(k)>>8]
+}
+
+// result feeds g, the breaker of the call's key, with the outcome of the
+// call. A Redis error reply that refuses the call (see refusal) opens it
+// at once, and so does a failed dial; other error replies (WRONGTYPE, OOM,
+// …) mean that Redis serves, so they do not count as failures.
+func (t *Tier) result(g *group, err error) error {
 	if err == nil {
-		t.succeeded()
+		g.succeeded()
 		return nil
 	}
 	if rerr, ok := rueidis.IsRedisErr(err); ok {
 		reason := refusal(rerr)
 		if reason == "" {
-			t.succeeded()
+			g.succeeded()
 			return err
 		}
 		// Refused: retrying cannot help until someone or something
@@ -439,21 +492,21 @@ func (t *Tier) result(err error) error {
 		// it between the refused writes.
 		t.refused.Add(1)
 		t.cfg.Logger.Warn("redis refused a call", "reason", reason, "redis", redact(t.cfg.URL), "err", err)
-		t.trip(err)
+		t.trip(g, err)
 		return err
 	}
 	// A refused dial is certain; a timeout may be a blip, so it takes
 	// BreakerThreshold in a row.
 	var op *net.OpError
-	if int(t.failures.Add(1)) >= t.cfg.BreakerThreshold || errors.As(err, &op) && op.Op == "dial" {
-		t.trip(err)
+	if int(g.failures.Add(1)) >= t.cfg.BreakerThreshold || errors.As(err, &op) && op.Op == "dial" {
+		t.trip(g, err)
 	}
 	return err
 }
 
-func (t *Tier) succeeded() {
-	if t.failures.Load() != 0 {
-		t.failures.Store(0)
+func (g *group) succeeded() {
+	if g.failures.Load() != 0 {
+		g.failures.Store(0)
 	}
 }
 
@@ -490,23 +543,45 @@ func refusal(rerr *rueidis.RedisError) string {
 // the probe's included.
 func (t *Tier) Refused() uint64 { return t.refused.Load() }
 
-// trip opens the breaker, once, and starts the probe.
-func (t *Tier) trip(cause error) {
+// trip opens g, once, and starts the probe if it does not run.
+func (t *Tier) trip(g *group, cause error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.closed || !t.open.CompareAndSwap(false, true) {
+	if t.closed || !g.open.CompareAndSwap(false, true) {
 		return
 	}
-	t.cfg.Logger.Warn("redis unavailable: serving from L1 and the store, retrying in the background",
-		"redis", redact(t.cfg.URL), "err", cause)
+	if t.openCount.Add(1) == 1 {
+		t.cfg.Logger.Warn("redis unavailable: serving from L1 and the store, retrying in the background",
+			"redis", redact(t.cfg.URL), "err", cause)
+	} else {
+		t.cfg.Logger.Debug("redis unavailable for more slots", "redis", redact(t.cfg.URL), "err", cause,
+			"open_groups", t.openCount.Load())
+	}
 	t.lost() // the failure may be a master's that took our last writes with it
-	t.probes.Add(1)
-	go t.probe()
+	t.startProbe()
 }
 
-// probeKey is a key under the prefix that no user name can be (names have
-// no '#'), so the probe's DEL never touches a value of ours.
-const probeKey = "#probe"
+// tripAll opens every group: New could not build the client.
+func (t *Tier) tripAll(cause error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range t.groups {
+		t.groups[i].open.Store(true)
+	}
+	t.openCount.Store(groups)
+	t.cfg.Logger.Warn("redis unavailable: serving from L1 and the store, retrying in the background",
+		"redis", redact(t.cfg.URL), "err", cause)
+	t.startProbe()
+}
+
+// startProbe starts the probe unless it runs; under mu.
+func (t *Tier) startProbe() {
+	if !t.probing {
+		t.probing = true
+		t.probes.Add(1)
+		go t.probe()
+	}
+}
 
 // probeScript deletes KEYS[1], which does not exist: a write that changes
 // nothing and so sends no invalidation, yet that Redis refuses for every
@@ -515,10 +590,16 @@ const probeKey = "#probe"
 // progress, a cluster that does not serve the slot.
 const probeScript = `return redis.call('DEL', KEYS[1])`
 
-// probe tries, every ProbeInterval, to build the client if New could not,
-// and then a probe call (probeScript) until Redis takes it; then it closes
-// the breaker. A PING would not do: a Redis that refuses the tier's calls
-// answers PING.
+// probe runs while any group is open. Every ProbeInterval it builds the
+// client if New could not, then sends a probe call (probeScript) on the
+// probe key of each open group, all in one DoMulti, which rueidis sends to
+// each node in parallel, so a stalled node costs the others nothing; each
+// group that Redis takes closes. A PING would not do: a Redis that refuses
+// the tier's calls answers PING.
+//
+// One goroutine for all groups rather than one each: when a master's
+// replica is promoted, its groups close in the same pass, and L1 is
+// dropped once for them all instead of once per group.
 func (t *Tier) probe() {
 	defer t.probes.Done()
 	tick := time.NewTicker(t.cfg.ProbeInterval)
@@ -548,42 +629,84 @@ func (t *Tier) probe() {
 				c.Close()
 				return
 			}
+			single := c.Mode() != rueidis.ClientModeCluster
 			t.client, client = c, c
+			t.single.Store(single)
 			t.mu.Unlock()
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), t.cfg.ConnWriteTimeout)
-		k := t.cfg.Prefix + probeKey
-		err := client.Do(ctx, client.B().Eval().Script(probeScript).Numkeys(1).Key(k).Build()).Error()
-		cancel()
-		if rerr, ok := rueidis.IsRedisErr(err); ok {
-			// As in result: an error reply that is not a refusal means
-			// that Redis serves.
-			if reason := refusal(rerr); reason != "" {
-				t.refused.Add(1)
-				if reason != lastReason {
-					lastReason = reason
-					t.cfg.Logger.Warn("redis refused a call", "reason", reason, "redis", redact(t.cfg.URL), "err", err)
+			if single {
+				// Only groups[0] is used from now on. A call that chose
+				// its group before single was set and saw it closed
+				// after this may still feed that group; if it trips it,
+				// the next pass probes and closes it, harmlessly.
+				for i := 1; i < groups; i++ {
+					if t.groups[i].open.CompareAndSwap(true, false) {
+						t.openCount.Add(-1)
+					}
 				}
-				continue
 			}
-		} else if err != nil {
-			continue
 		}
-		// L1 entries filled during the outage were never tracked: drop them.
-		// Close the breaker first: a read that saw it open between these two
-		// steps fills L1 in the old epoch, so the drop covers it too.
-		t.failures.Store(0)
-		t.open.Store(false)
-		t.cfg.Invalidator.Invalidate(nil)
-		t.lost() // the outage may have been a failover that lost our last writes
-		t.cfg.Logger.Info("redis available again", "redis", redact(t.cfg.URL))
-		return
+		var open []*group
+		var cmds rueidis.Commands
+		for i := range t.groups {
+			if g := &t.groups[i]; g.open.Load() {
+				open = append(open, g)
+				cmds = append(cmds, client.B().Eval().Script(probeScript).Numkeys(1).Key(g.probeKey).Build())
+			}
+		}
+		closed := 0
+		if len(cmds) > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), t.cfg.ConnWriteTimeout)
+			results := client.DoMulti(ctx, cmds...)
+			cancel()
+			for i, r := range results {
+				err := r.Error()
+				if rerr, ok := rueidis.IsRedisErr(err); ok {
+					// As in result: an error reply that is not a refusal
+					// means that Redis serves.
+					if reason := refusal(rerr); reason != "" {
+						t.refused.Add(1)
+						if reason != lastReason {
+							lastReason = reason
+							t.cfg.Logger.Warn("redis refused a call", "reason", reason, "redis", redact(t.cfg.URL), "err", err)
+						}
+						continue
+					}
+				} else if err != nil {
+					continue
+				}
+				g := open[i]
+				g.failures.Store(0)
+				g.open.Store(false)
+				t.openCount.Add(-1)
+				closed++
+			}
+		}
+		if closed > 0 {
+			// L1 entries filled from the store while a group was open
+			// were never tracked, and L1 does not know keys' slots: drop
+			// it whole, once for all the groups that closed in this pass.
+			// The groups closed first: a read that saw one open between
+			// these two steps filled L1 in the old epoch, so the drop
+			// covers it too.
+			t.cfg.Invalidator.Invalidate(nil)
+			t.lost() // the outage may have been a failover that lost our last writes
+			if t.openCount.Load() == 0 {
+				t.cfg.Logger.Info("redis available again", "redis", redact(t.cfg.URL))
+			}
+		}
+		t.mu.Lock()
+		if t.openCount.Load() == 0 {
+			t.probing = false
+			t.mu.Unlock()
+			return
+		}
+		t.mu.Unlock()
 	}
 }
 
-// Status is "ok", or "degraded" while the breaker is open.
+// Status is "ok", or "degraded" while any breaker is open.
 func (t *Tier) Status() string {
-	if t.open.Load() {
+	if t.openCount.Load() > 0 {
 		return "degraded"
 	}
 	return "ok"
