@@ -42,9 +42,12 @@
 // (?addr=) mean a cluster, and any one that answers is enough. The cluster client follows MOVED and ASK itself and keeps one
 // connection per node, each tracking the prefix, so every master's
 // invalidations reach the Invalidator and the write and its barrier share
-// a connection. The tier still has one breaker for the whole cluster (see
-// Failures): one node that fails opens it for every key, and a lost
-// connection to any node arrives as Invalidate(nil).
+// a connection. The tier has a breaker per group of slots (see Failures),
+// so a node that fails takes L2 away from its own slots only; a lost
+// connection to any node still arrives as Invalidate(nil). With Redis'
+// default cluster-require-full-coverage yes, though, every node refuses
+// every key (CLUSTERDOWN) from when a master is marked failed until its
+// replica is promoted, which opens the groups used meanwhile.
 //
 // # Failover
 //
@@ -52,8 +55,8 @@
 // fail before its replica received it, and the promoted replica then
 // serves the older value, for the whole TTL, to every instance. The tier
 // is a core.LossReporter: it reports a possible loss when a connection is
-// lost (a node killed, stalled, or a FLUSHALL), when its breaker opens,
-// and when it closes again, and the Cache republishes from the store the
+// lost (a node killed, stalled, or a FLUSHALL), when a breaker opens,
+// and when breakers close again, and the Cache republishes from the store the
 // keys it wrote within core.Config.LossWindow. The republish of a key on
 // the failed master keeps failing until the promotion and rueidis' next
 // look at the slots, then lands on the new master. Only the writer
@@ -68,8 +71,12 @@
 // # Failures
 //
 // Every call runs under its own deadline (Config.Timeout); rueidis retries
-// are off. The breaker opens after Config.BreakerThreshold consecutive
-// failures, at once on a refused connection, and at once on an error reply
+// are off. Breakers cover groups of slots: on a cluster, 64 groups of 256
+// consecutive slots (a key's slot is CRC16 of the full key, or of its
+// {hash tag}, mod 16384, as Redis computes it: keySlot), so a master's
+// slots fall in their own groups and a dead master opens only those; on a
+// single Redis, one group. A key's breaker opens after
+// Config.BreakerThreshold consecutive failures of calls in its group, at once on a refused connection, and at once on an error reply
 // that refuses the call: NOPERM (also inside a script), NOAUTH, WRONGPASS,
 // READONLY, MASTERDOWN, LOADING, CLUSTERDOWN, MOVED or ASK. Such a reply
 // will not change on a retry, and reads that the same Redis still serves
@@ -78,17 +85,30 @@
 // (Tier.Refused, core.Stats.L2Refused). Other error replies, such as
 // WRONGTYPE (Get's core.ErrBadValue) or OOM, mean that Redis serves.
 //
-// While the breaker is open, calls fail at once with core.ErrUnavailable, so
-// a down Redis does not cost each request a timeout, and a background probe
-// runs every Config.ProbeInterval: a script that deletes a key under the
-// prefix that no user can have. Redis refuses it for every reason it would
-// refuse the tier's own calls, where a PING would pass. When the probe
-// succeeds the tier calls Invalidate(nil), since L1 entries filled during
-// the outage were never tracked, and closes the breaker.
+// While a group's breaker is open, calls on its keys fail at once with
+// core.ErrUnavailable, so a down Redis does not cost each request a
+// timeout, and a background probe runs every Config.ProbeInterval: a
+// script that deletes the group's probe key, a key under the prefix in the
+// group's slots that no user can have (Prefix+"#probe{TAG}"), so it goes to
+// the node that serves the group. Redis refuses it for every reason it
+// would refuse the tier's own calls, where a PING would pass. One probe
+// goroutine sends the scripts of all open groups in one DoMulti, which
+// reaches each node in parallel; each group whose script Redis takes
+// closes. Status is "degraded" while any group is open.
+//
+// L1 does not know a key's slot, and rueidis' callback for a lost
+// connection does not say which node it was, so L1 is dropped whole
+// (Invalidate(nil)) when a connection drops and when breakers close (L1
+// entries filled from the store while a group was open were never
+// tracked); the drop on closing is one per probe pass for all the groups
+// that closed in it, so a promotion that closes a master's groups together
+// drops L1 once, not once per group.
 //
 // Redis down at start-up is the same state, for one address or every node
-// of a cluster: rueidis cannot build a client without reaching a node, so
-// the probe builds it first. A Redis that answers at start-up but refuses
+// of a cluster, with every group open: rueidis cannot build a client
+// without reaching a node, and until it exists the tier does not know
+// whether it talks to a cluster, so the probe builds it first, then probes
+// the groups (a single Redis then keeps only the first). A Redis that answers at start-up but refuses
 // the connection (a wrong password, no client tracking) fails New instead;
 // when that happens to the probe, it logs why and keeps trying.
 package redis

@@ -44,8 +44,8 @@ type Config struct {
 	// more and returns core.ErrBadValue, without transferring or keeping
 	// megabytes. Default core.MaxBodyBytes.
 	MaxValueBytes int
-	// BreakerThreshold is the number of consecutive failed calls that opens
-	// the breaker. Default 3.
+	// BreakerThreshold is the number of consecutive failed calls on keys of
+	// one slot group that opens its breaker. Default 3.
 	BreakerThreshold int
 	// ProbeInterval is the time between probes while a breaker is open.
 	// Default 500ms.
