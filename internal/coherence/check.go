@@ -284,26 +284,36 @@ func missedWrites(ops []Op, x *index, eff func(*Op) int64, r *Op) (missed []int,
 // bound among the faults whose window holds t, else steady state. A fault's
 // window runs from Steady before its start (an invalidation then in flight
 // may be cut by the fault) to its end plus its kind's bound.
-func (c *Checker) classOf(t int64) (string, time.Duration) {
-	class, bound := ClassSteady, c.Bounds.Steady
+//
+// from is when the bound starts counting: t, except for a write
+// acknowledged before a master kill ended, whose bound counts from the
+// promotion (the fault's end), as tiercache promises (a lost write is back
+// in L2 within the bound of the promotion): the failover itself takes
+// longer than the bound, whatever tiercache does.
+func (c *Checker) classOf(t int64) (class string, bound time.Duration, from int64) {
+	class, bound, from = ClassSteady, c.Bounds.Steady, t
 	for _, f := range c.Faults {
 		b := c.Bounds.ForKind(f.Kind)
 		if t >= f.Start-int64(c.Bounds.Steady) && t <= f.End+int64(b) && b >= bound {
-			class, bound = string(f.Kind), b
+			class, bound, from = string(f.Kind), b, t
+			if f.Kind.killsMaster() {
+				from = max(t, f.End)
+			}
 		}
 	}
-	return class, bound
+	return class, bound, from
 }
 
 // classify measures read r against the writes it missed: its staleness
-// from the earliest acknowledgement among them, and that one's class.
+// from the earliest acknowledgement among them (or from the promotion that
+// ended a master kill, see classOf), and that one's class.
 func (c *Checker) classify(r *Op, missed []int) (staleness time.Duration, class string, bound time.Duration) {
 	first := Never
 	for _, id := range missed {
 		first = min(first, c.Ops[id].Return)
 	}
-	class, bound = c.classOf(first)
-	return time.Duration(r.Invoke - first), class, bound
+	class, bound, from := c.classOf(first)
+	return time.Duration(r.Invoke - from), class, bound
 }
 
 // lostWriter reports whether write w may never have reached Redis, so that

@@ -179,7 +179,7 @@ func (r *Report) Print(w io.Writer) {
 		line(cells...)
 	}
 
-	left("\nstale reads by class (of the fault around the ack of the earliest write each missed; staleness = read invoke − that ack)")
+	left("\nstale reads by class (of the fault around the ack of the earliest write each missed; staleness = read invoke − that ack, or − the promotion for an ack before a master kill ended)")
 	line("class", "stale reads", "max", "p99", "bound", "beyond")
 	for _, s := range r.Staleness {
 		line(s.Class, strconv.Itoa(s.Count), msf(s.Max), msf(s.P99), msf(s.Bound), strconv.Itoa(s.Beyond))
