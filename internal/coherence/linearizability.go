@@ -323,6 +323,9 @@ func (c *Checker) allowance(key string) func(r *Op) time.Duration {
 	for _, k := range c.kinds() {
 		limit = max(limit, c.Bounds.ForKind(k))
 	}
+	for _, a := range acks { // a bound that counts from a promotion reaches further back
+		limit = max(limit, a.bound)
+	}
 	return func(r *Op) time.Duration {
 		i, _ := slices.BinarySearchFunc(acks, r.Invoke, func(a ack, t int64) int { return cmp.Compare(a.t, t) })
 		for i--; i >= 0 && r.Invoke-acks[i].t <= int64(limit); i-- {
