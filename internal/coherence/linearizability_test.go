@@ -135,6 +135,26 @@ func TestAllowance(t *testing.T) {
 	}
 }
 
+// A write acknowledged before a master kill ended may be missed until the
+// failover bound after the promotion, so the allowance reaches back that
+// far: past the 3 s that bound alone would give.
+func TestAllowanceCountsFromThePromotion(t *testing.T) {
+	t.Parallel()
+	var h hist
+	h.reg(0, "a@x", 0, 10, 201)
+	h.put(1, "b@x", 990, 1000, 200) // acknowledged before the kill, lost by the failover
+	reads := map[int]time.Duration{
+		h.get(2, "", 5000, 5001): 4990*time.Millisecond - 1, // 1 s after the promotion: may miss b@x, not a@x
+		h.get(2, "", 8000, 8001): 6000 * time.Millisecond,   // 4 s after it: 6 s back does not reach b@x
+	}
+	allow := h.checker(Fault{Kind: MasterKillHeld, Start: 800 * ms, End: 4000 * ms}).allowance("k")
+	for id, want := range reads {
+		if got := allow(&h.ops[id]); got != want {
+			t.Errorf("read at %v: got allowance %v; want %v", time.Duration(h.ops[id].Invoke), got, want)
+		}
+	}
+}
+
 // TestUndecidedBreaksAPromise: when porcupine cannot decide in time,
 // nothing is proven, and the run fails.
 func TestUndecidedBreaksAPromise(t *testing.T) {
