@@ -175,8 +175,12 @@ func TestOpenModelCountsFromTheIntendedStart(t *testing.T) {
 	if s.LatencyMs.P99 < 250 {
 		t.Errorf("p99 %v ms; want >= 250 ms, the dispatcher's stall", s.LatencyMs.P99)
 	}
-	if s.service.P99 >= 150 {
-		t.Errorf("p99 from the send %v ms; want < 150 ms: the server answered at once", s.service.P99)
+	// Relative, not absolute: on a loaded machine (the race detector, other
+	// tests) the answers themselves take longer, but the stall still shows
+	// only from the intended start.
+	if s.LatencyMs.P99-s.service.P99 < 150 {
+		t.Errorf("p99 %v ms from the intended start, %v ms from the send; want the first at least 150 ms above: the server answered at once",
+			s.LatencyMs.P99, s.service.P99)
 	}
 }
 
