@@ -46,7 +46,7 @@ func (s *httpServer) close() {
 
 // client returns the server's client with up to conns connections, one per
 // concurrent request: fasthttp's HostClient as a load generator uses it
-// (LIBRARIES.md §9), waiting for a free connection rather than failing.
+// (docs/libraries.md, fasthttp client), waiting for a free connection rather than failing.
 func (s *httpServer) client(conns int) *fasthttp.HostClient {
 	s.mu.Lock()
 	defer s.mu.Unlock()

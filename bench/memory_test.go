@@ -14,7 +14,7 @@ import (
 // BenchmarkL1Memory fills an L1 of each library with four times the users
 // its budget (-l1-bytes) is meant to hold, through core.Local as the cache
 // fills it, and reports the heap that the full, churned tier keeps against
-// its budget (DESIGN.md: L1 within its configured bytes ±10%). ristretto
+// its budget (docs/design.md: L1 within its configured bytes ±10%). ristretto
 // keeps more after churn than after one fill (1.2× at twice the users,
 // against 4× or 8×, with the same users held), so one fill would flatter it. The names are
 // made inside the measurement, so the keys a tier keeps are counted;

@@ -220,7 +220,7 @@ func (s slowStore) Get(ctx context.Context, name string) (core.User, error) {
 	return s.Store.Get(ctx, name)
 }
 
-// stampedeReaders is DESIGN.md's stampede: 1,000 concurrent GETs of one
+// stampedeReaders is docs/design.md's stampede: 1,000 concurrent GETs of one
 // uncached user.
 const stampedeReaders = 1000
 

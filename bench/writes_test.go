@@ -32,7 +32,7 @@ var registered atomic.Int64
 // its own connection. tiers=L1+L2 is production: after the commit, the
 // write goes to Redis (a versioned SET and a barrier read); tiers=none
 // shows the store alone. creates/s is b.N over the wall time, the figure of
-// the DESIGN.md target (≥ 10,000/s at 64 clients); writes/commit is how many
+// the docs/design.md target (≥ 10,000/s at 64 clients); writes/commit is how many
 // registrations bbolt's group commit shared an fsync with.
 func BenchmarkRegister(b *testing.B) {
 	for _, l2 := range []bool{true, false} {

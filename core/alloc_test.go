@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// An L1 hit allocates nothing (DESIGN.md invariant 9).
+// An L1 hit allocates nothing (docs/design.md invariant 9).
 func TestL1HitAllocs(t *testing.T) {
 	c, _ := newCache(t, Config{Store: funcStore{GetFunc: func(context.Context, string) (User, error) { return kiran, nil }}})
 	ctx := context.Background()

@@ -11,7 +11,7 @@
 # "Load tests" section) when bench/results holds a benchmark run. In the
 # open model both get the same arrival rate, so their requests/s match by
 # design and only latency tells them apart; the closed model's requests/s
-# is the ceiling comparison (DESIGN.md: tiercache >= 0.9x bare's
+# is the ceiling comparison (docs/design.md: tiercache >= 0.9x bare's
 # requests/s, same run).
 #
 # The summaries go to a fresh directory, bench/results/.loadtest.XXXXXX,

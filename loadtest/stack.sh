@@ -14,7 +14,7 @@
 #   STACK_PORT        tiercache's port on 127.0.0.1 (default 5000)
 #   STACK_REDIS_PORT  redis-server's port on 127.0.0.1 (default 6390)
 #   STACK_PIN=1       run both servers on CPU 0 (taskset -c 0), so that the load
-#                     generator has CPU 1 to itself (DESIGN.md: "load generator on
+#                     generator has CPU 1 to itself (docs/design.md: "load generator on
 #                     its own core"); loadtest/run-all.sh pins loadgen to CPU 1
 #   GO                the go command (default go)
 #   TIERCACHE_*       any other tiercache setting (tiercache -h)

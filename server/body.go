@@ -9,7 +9,7 @@ import (
 	"github.com/tiercache/tiercache/core"
 )
 
-// The 400 messages of SPEC.md; an unknown key gets "Unknown field '<key>'.".
+// The 400 messages of docs/api.md; an unknown key gets "Unknown field '<key>'.".
 const (
 	msgMalformed       = "Malformed JSON body."
 	msgMissingUsername = "Missing 'username' field."
@@ -18,7 +18,7 @@ const (
 	msgInvalidEmail    = "Invalid 'email' field."
 )
 
-// Limits of SPEC.md.
+// Limits of docs/api.md.
 const (
 	maxNameLen  = 64
 	maxEmailLen = 254

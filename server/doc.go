@@ -1,5 +1,5 @@
 // Package server is the HTTP front of tiercache: fasthttp handlers for the
-// routes of SPEC.md (register, read, update and delete a user; health and
+// routes of docs/api.md (register, read, update and delete a user; health and
 // readiness) on top of a core.Cache. It imports core and fasthttp only; the
 // backends are wired together by cmd/tiercache.
 //
@@ -8,7 +8,7 @@
 //   - Every answer but OPTIONS's 204 is JSON: Content-Type application/json,
 //     compact, keys in sorted order, one trailing newline, no HTML
 //     escaping; every answer has X-Content-Type-Options: nosniff. Errors
-//     are {"error":"<text>"} with the texts of SPEC.md, including routing
+//     are {"error":"<text>"} with the texts of docs/api.md, including routing
 //     errors, unreadable requests and oversized bodies (see
 //     Server.HTTPServer's ErrorHandler) and panics (500, logged with their
 //     stack).
@@ -39,7 +39,7 @@
 // A Server is safe for concurrent use; it holds no per-request state. The
 // handlers never keep the RequestCtx or any slice of it after they return,
 // and never pass the RequestCtx to the cache as a context.Context: it has no
-// deadline and is recycled after the handler returns (LIBRARIES.md §8). The
+// deadline and is recycled after the handler returns (docs/libraries.md, fasthttp). The
 // cache gets context.Background() and applies its own deadlines.
 //
 // A read passes the name to Cache.Get as a string that aliases the request's

@@ -41,7 +41,7 @@ var messages400 = map[string]bool{
 }
 
 // FuzzParseBody checks that any body yields either a valid user or one of
-// SPEC.md's 400 messages, and that the message renders as the JSON string
+// docs/api.md's 400 messages, and that the message renders as the JSON string
 // it is.
 func FuzzParseBody(f *testing.F) {
 	for _, s := range bodySeeds {
@@ -71,7 +71,7 @@ func FuzzParseBody(f *testing.F) {
 		}
 		unknown := strings.HasPrefix(msg, "Unknown field '") && strings.HasSuffix(msg, "'.")
 		if !messages400[msg] && !unknown {
-			t.Fatalf("parseUser(%q) = message %q; want one of SPEC.md's 400 messages", body, msg)
+			t.Fatalf("parseUser(%q) = message %q; want one of docs/api.md's 400 messages", body, msg)
 		}
 		if !utf8.ValidString(msg) {
 			t.Fatalf("parseUser(%q) = message %q; want valid UTF-8", body, msg)

@@ -15,7 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// maxBodySize is the request body limit of SPEC.md.
+// maxBodySize is the request body limit of docs/api.md.
 const maxBodySize = 64 << 10
 
 // Config configures a Server. Zero values take the documented defaults.
@@ -43,7 +43,7 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Server answers the routes of SPEC.md from a core.Cache. It is safe for
+// Server answers the routes of docs/api.md from a core.Cache. It is safe for
 // concurrent use.
 type Server struct {
 	cache *core.Cache

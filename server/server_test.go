@@ -124,7 +124,7 @@ type row struct {
 	steps []step
 }
 
-// TestSpec runs one row per case of SPEC.md (/metrics: TestMetrics) through the
+// TestSpec runs one row per case of docs/api.md (/metrics: TestMetrics) through the
 // real fasthttp server on an in-memory listener.
 func TestSpec(t *testing.T) {
 	t.Parallel()

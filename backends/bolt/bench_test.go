@@ -11,7 +11,7 @@ import (
 
 // BenchmarkCreate measures durable registrations of distinct users by 1, 8
 // and 64 concurrent clients; creates/s is the figure to compare with the
-// DESIGN.md target, writes/commit shows how much group commit shares.
+// docs/design.md target, writes/commit shows how much group commit shares.
 func BenchmarkCreate(b *testing.B) {
 	for _, clients := range []int{1, 8, 64} {
 		b.Run("clients="+strconv.Itoa(clients), func(b *testing.B) {

@@ -42,7 +42,7 @@ type redisTLS struct {
 }
 
 // envName maps a flag to its environment variable. The names are part of
-// the contract (DESIGN.md "Configuration").
+// the contract (docs/design.md "Configuration").
 func envName(flagName string) string {
 	if flagName == "redis" {
 		return "TIERCACHE_REDIS_URL"

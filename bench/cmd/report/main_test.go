@@ -647,7 +647,7 @@ func TestOtter(t *testing.T) {
 	for _, want := range []string{
 		"## L1 library: otter or ristretto",
 		"ristretto applies a new key's Set asynchronously, so the tier waits for it on every fill, and may still drop it when its buffers are full or reject it at admission; otter applies a Set synchronously",
-		"The default stays ristretto because it is the library DESIGN.md names; the choice is a flag",
+		"The default stays ristretto because it is the library docs/design.md names; the choice is a flag",
 		"except in the rows L1 (otter)+L2",
 		"dotted with triangles, the otter L1 with 100k users",
 		"Neither library allocates on an L1 hit.",
@@ -790,7 +790,7 @@ func TestLoopbackTarget(t *testing.T) {
 		}
 	}
 
-	// The row sits after the in-memory HTTP target, as in DESIGN.md.
+	// The row sits after the in-memory HTTP target, as in docs/design.md.
 	runs, err := readLoadRuns(filepath.Join("testdata", "loopback", "met"))
 	if err != nil {
 		t.Fatal(err)

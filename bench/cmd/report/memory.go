@@ -13,7 +13,7 @@ import (
 // heap that the full tier keeps, that heap over the budget, and the users it
 // still holds.
 
-// memoryTolerance is DESIGN.md's bound on heap/budget: L1 within its
+// memoryTolerance is docs/design.md's bound on heap/budget: L1 within its
 // configured bytes ±10%.
 const memoryTolerance = 0.1
 
@@ -85,7 +85,7 @@ func (r results) memoryPoints(ms memorySet, lib string) []memoryPoint {
 	return ps
 }
 
-// withinBudget reports whether heap/budget v is within DESIGN.md's ±10%.
+// withinBudget reports whether heap/budget v is within docs/design.md's ±10%.
 func withinBudget(v float64) bool { return v >= 1-memoryTolerance && v <= 1+memoryTolerance }
 
 // budgetRatio is heap/budget as text, "0.94×", with as many decimals as it
@@ -119,7 +119,7 @@ func mibList(budgets []int) string {
 	return list(items) + " MiB"
 }
 
-// A budgetFit is how a library's heap/budget fits DESIGN.md's bound over the
+// A budgetFit is how a library's heap/budget fits docs/design.md's bound over the
 // budgets measured.
 type budgetFit struct {
 	budgets     []int   // the budgets with a heap/budget
@@ -173,7 +173,7 @@ func budgetItems(ps []memoryPoint) []string {
 	return items
 }
 
-// memoryTarget evaluates t, DESIGN.md's memory target, on lib: met when the
+// memoryTarget evaluates t, docs/design.md's memory target, on lib: met when the
 // median heap/budget is within ±10% at every budget measured.
 func memoryTarget(r results, ms memorySet, lib string, t target) target {
 	ps := r.memoryPoints(ms, lib)
@@ -229,7 +229,7 @@ func memoryTargets(r results) []target {
 }
 
 // rueidisMemory states the memory of rueidis' client-side cache, which no
-// benchmark measures (DESIGN.md: "rueidis cache = CacheSizeEachConn ×
+// benchmark measures (docs/design.md: "rueidis cache = CacheSizeEachConn ×
 // connections, stated").
 const rueidisMemory = "rueidis' client-side cache, L2's local copies, comes on top of L1 and is not measured here: it holds up to `-redis-local-bytes` (default 8 MiB, rueidis' `CacheSizeEachConn`) per connection, and the Redis tier opens one connection per Redis node, so 8 MiB per node at the default."
 
@@ -243,7 +243,7 @@ func (rep report) renderMemory(b *strings.Builder) {
 	b.WriteString("## L1 memory\n\n")
 	rep.runLine(b, "L1Memory", "", "")
 	b.WriteString("One op fills a new L1 tier, through `core.Local` as the cache fills it, with four times the users that its budget (`-l1-bytes`) is meant to hold, so that it is full and has turned users away, then weighs the heap it keeps and counts the users it still holds. ")
-	b.WriteString("heap/budget: that heap over the budget (DESIGN.md: within ±10%). bytes per user: the heap over the users held.\n\n")
+	b.WriteString("heap/budget: that heap over the budget (docs/design.md: within ±10%). bytes per user: the heap over the users held.\n\n")
 	t := table{head: []string{"budget", "library", "heap", "heap/budget", "users held", "bytes per user", "n"}}
 	for _, budget := range ms.budgets {
 		for _, lib := range ms.libs {

@@ -614,7 +614,7 @@ func otterProse(r results, cs configSet) []string {
 	}
 	return append(s,
 		"The libraries differ in how a fill lands: ristretto applies a new key's Set asynchronously, so the tier waits for it on every fill, and may still drop it when its buffers are full or reject it at admission; otter applies a Set synchronously, and the value is in L1 when Set returns.",
-		"The default stays ristretto because it is the library DESIGN.md names; the choice is a flag, `-l1-backend` (`TIERCACHE_L1_BACKEND`).")
+		"The default stays ristretto because it is the library docs/design.md names; the choice is a flag, `-l1-backend` (`TIERCACHE_L1_BACKEND`).")
 }
 
 // An otterPair is a config with the otter L1 and the same with ristretto.

@@ -34,12 +34,12 @@ func (v verdict) String() string {
 	return "not measured"
 }
 
-// A target is one of DESIGN.md's performance targets with this run's
+// A target is one of docs/design.md's performance targets with this run's
 // measurement. The verdict and every number are computed; the cause of a
 // miss is prose kept with the target (what profiling found), filled with
 // this run's numbers.
 type target struct {
-	name     string // the target, as DESIGN.md states it
+	name     string // the target, as docs/design.md states it
 	short    string // its name in a sentence
 	measured string
 	verdict  verdict
@@ -47,11 +47,11 @@ type target struct {
 	note     string // the cause of a miss, or the caveat of a pass
 	// variant marks a target measured on a configuration other than the
 	// default (the otter L1): its row has a verdict, but it is not one of
-	// DESIGN.md's targets, so the summary does not count it.
+	// docs/design.md's targets, so the summary does not count it.
 	variant bool
 }
 
-// targets evaluates DESIGN.md's targets against r, the redis-benchmark runs
+// targets evaluates docs/design.md's targets against r, the redis-benchmark runs
 // of the same run, and the load tests (which `make loadtest-all` writes, in
 // a run of its own).
 func targets(r results, redis []redisRun, cores string, loads []loadRun) []target {
@@ -337,7 +337,7 @@ func overBy(v, limit float64) string {
 }
 
 func renderTargets(b *strings.Builder, ts []target) {
-	b.WriteString("## DESIGN.md targets\n\n")
+	b.WriteString("## docs/design.md targets\n\n")
 	tb := table{head: []string{"target", "measured", "verdict", "cause of a miss, caveat of a pass"}}
 	var nmet, nmeasured, nuncounted int
 	var misses, variants, unjudgedTs []string

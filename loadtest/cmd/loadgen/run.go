@@ -73,7 +73,7 @@ func seedOnly(ctx context.Context, cfg config) error {
 
 // newClient returns the client of every request of a run: a HostClient with
 // one connection per VU it can have, that waits up to cfg.timeout for a
-// free connection instead of failing at once (LIBRARIES.md §9), and whose
+// free connection instead of failing at once (docs/libraries.md, fasthttp client), and whose
 // Read/WriteTimeout bound every request: Do, not DoTimeout, which would
 // leave a timed-out request running.
 func newClient(cfg config) *fasthttp.HostClient {
