@@ -4,12 +4,11 @@ package redis_test
 // error replies that refuse a call.
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"github.com/tiercache/tiercache/internal/syncbuf"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,23 +18,8 @@ import (
 	"github.com/tiercache/tiercache/internal/redistest"
 )
 
-// logBuffer is an io.Writer for a slog handler that tests read.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+// logBuffer is the log sink of a tier that tests read.
+type logBuffer struct{ syncbuf.Buffer }
 
 func (l *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/tiercache/tiercache/internal/syncbuf"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -156,7 +156,7 @@ func TestTLSStartErrors(t *testing.T) {
 func TestTLSSkipVerifyAllowed(t *testing.T) {
 	t.Parallel()
 	srv := tlstest.StartRedis(t, false)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	tier, err := redis.New(redis.Config{
 		URL: srv.TLSURL() + "?skip_verify=true", Invalidator: &recorder{}, Timeout: time.Second,
 		TLS:    redis.TLS{AllowSkipVerify: true},
@@ -213,22 +213,4 @@ func TestTLSDownAtStart(t *testing.T) {
 		}
 		tier.Close()
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/tiercache/tiercache/internal/syncbuf"
 	"io"
 	"net/http"
 	"os"
@@ -110,22 +111,7 @@ func startInProcess(t *testing.T, args ...string) (base string) {
 	return base
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 func register(t *testing.T, base, name string) reply {
 	t.Helper()

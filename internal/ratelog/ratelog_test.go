@@ -1,9 +1,9 @@
 package ratelog
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"github.com/tiercache/tiercache/internal/syncbuf"
 	"log/slog"
 	"strings"
 	"sync"
@@ -11,22 +11,11 @@ import (
 	"time"
 )
 
-// buf is a concurrency-safe log sink.
-type buf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *buf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
+// buf is the log sink that tests read.
+type buf struct{ syncbuf.Buffer }
 
 func (b *buf) lines() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := strings.TrimSpace(b.b.String())
+	s := strings.TrimSpace(b.String())
 	if s == "" {
 		return nil
 	}
