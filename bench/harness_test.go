@@ -14,13 +14,14 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
-	"github.com/tiercache/tiercache/backends/bolt"
-	"github.com/tiercache/tiercache/backends/memory"
 	"github.com/tiercache/tiercache/backends/otter"
 	"github.com/tiercache/tiercache/backends/redis"
 	"github.com/tiercache/tiercache/backends/ristretto"
 	"github.com/tiercache/tiercache/core"
 	"github.com/tiercache/tiercache/internal/launch"
+	"github.com/tiercache/tiercache/users"
+	"github.com/tiercache/tiercache/users/bolt"
+	"github.com/tiercache/tiercache/users/memory"
 )
 
 // The harness is the state that the benchmarks of one process share: one
@@ -173,7 +174,7 @@ func userNames() []string {
 
 func userName(i int) string { return fmt.Sprintf("u%07d", i) }
 
-func userOf(name string) core.User { return core.User{Name: name, Email: name + "@example.com"} }
+func userOf(name string) users.User { return users.User{Name: name, Email: name + "@example.com"} }
 
 // memStore returns the memory store holding users [0, n), shared by every
 // benchmark that asks for n. Nobody writes to it.
@@ -257,7 +258,7 @@ func (h *harness) seedRedis(tb testing.TB, n int) {
 	h.seeded = n
 
 	// Read the first and the last back as the L2 tier reads them.
-	t, err := redis.New(redis.Config{URL: r.URL(), Invalidator: core.NewLocal(nil), Logger: logger})
+	t, err := redis.New(redis.Config{URL: r.URL(), Logger: logger})
 	if err != nil {
 		tb.Fatalf("cannot open the L2 tier: %v", err)
 	}
@@ -396,9 +397,8 @@ func otterBytes(n int) int64 {
 
 // env is one core.Cache with its tiers, as cmd/tiercache wires them.
 type env struct {
-	cache *core.Cache
-	store core.Store
-	local *core.Local
+	cache *users.Cache
+	store users.Store
 	l1    l1Tier        // nil without L1
 	l2    *redis.Tier   // nil without L2
 	redis *launch.Redis // nil without L2
@@ -406,30 +406,28 @@ type env struct {
 }
 
 // newEnv builds an env over store; it is closed when the process ends.
-func newEnv(tb testing.TB, store core.Store, t tiers) *env {
+func newEnv(tb testing.TB, store users.Store, t tiers) *env {
 	tb.Helper()
-	e := &env{store: store, local: core.NewLocal(nil)}
+	e := &env{store: store}
+	cfg := core.Config{Logger: logger}
 	if t.l1Entries != 0 {
 		e.l1 = newL1(tb, t.l1Entries, t.otter)
+		cfg.L1 = e.l1
 	}
-	if e.l1 != nil {
-		e.local = core.NewLocal(e.l1)
-	}
-	cfg := core.Config{Store: store, Local: e.local, Logger: logger}
 	if t.l2 {
 		e.redis = h.redisServer(tb)
-		e.inv = &countingInvalidator{local: e.local}
 		l2, err := redis.New(redis.Config{
-			URL: e.redis.URL(), Prefix: cmpOr(t.prefix, defaultPrefix), Invalidator: e.inv,
-			LocalBytes: t.localBytes, Logger: logger,
+			URL: e.redis.URL(), Prefix: cmpOr(t.prefix, defaultPrefix),
+			MaxValueBytes: users.MaxBodyBytes, LocalBytes: t.localBytes, Logger: logger,
 		})
 		if err != nil {
 			tb.Fatal(err)
 		}
 		e.l2 = l2
-		cfg.Shared = l2
+		e.inv = &countingInvalidator{}
+		cfg.L2 = countingShared{Tier: l2, inv: e.inv}
 	}
-	c, err := core.New(cfg)
+	c, err := users.NewCache(store, cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -455,12 +453,24 @@ func (e *env) close() {
 	}
 }
 
+// countingShared is the L2 of an env: it subscribes a countingInvalidator
+// around the Cache's L1.
+type countingShared struct {
+	*redis.Tier
+	inv *countingInvalidator
+}
+
+func (c countingShared) Subscribe(inv core.Invalidator) {
+	c.inv.next = inv
+	c.Tier.Subscribe(c.inv)
+}
+
 // countingInvalidator counts the keys that Redis invalidated for an env and
-// passes them on to its Local.
+// passes them on to its L1.
 type countingInvalidator struct {
-	local *core.Local
-	keys  atomic.Uint64
-	all   atomic.Uint64 // invalidations of everything: connection losses
+	next core.Invalidator
+	keys atomic.Uint64
+	all  atomic.Uint64 // invalidations of everything: connection losses
 }
 
 func (c *countingInvalidator) Invalidate(keys []string) {
@@ -469,7 +479,7 @@ func (c *countingInvalidator) Invalidate(keys []string) {
 	} else {
 		c.keys.Add(uint64(len(keys)))
 	}
-	c.local.Invalidate(keys)
+	c.next.Invalidate(keys)
 }
 
 // probe snapshots an env's counters before a measurement; report turns the

@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tiercache/tiercache/backends/memory"
 	"github.com/tiercache/tiercache/core"
+	"github.com/tiercache/tiercache/users"
+	"github.com/tiercache/tiercache/users/memory"
 	"github.com/valyala/fasthttp"
 )
 
@@ -211,11 +212,11 @@ func BenchmarkCore(b *testing.B) {
 // slowStore delays every Get by a fixed latency, as a networked database
 // would, so that a stampede's readers arrive while the load is in flight.
 type slowStore struct {
-	core.Store
+	users.Store
 	delay time.Duration
 }
 
-func (s slowStore) Get(ctx context.Context, name string) (core.User, error) {
+func (s slowStore) Get(ctx context.Context, name string) (users.User, error) {
 	time.Sleep(s.delay)
 	return s.Store.Get(ctx, name)
 }
@@ -262,7 +263,7 @@ func benchStampede(b *testing.B) {
 		for range stampedeReaders {
 			wg.Go(func() {
 				<-start
-				if r, err := se.e.cache.Get(bg, k); err != nil || r.Body == nil {
+				if r, err := se.e.cache.Get(bg, k); err != nil || r.Value == nil {
 					fail.add("%s: %v", k, err)
 				}
 			})

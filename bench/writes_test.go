@@ -9,8 +9,9 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/tiercache/tiercache/backends/bolt"
 	"github.com/tiercache/tiercache/core"
+	"github.com/tiercache/tiercache/users"
+	"github.com/tiercache/tiercache/users/bolt"
 	"github.com/valyala/fasthttp"
 )
 
@@ -144,14 +145,14 @@ func BenchmarkWrite(b *testing.B) {
 	}{
 		{"update", 1, func(fail *failures, i, round int) {
 			k := all[i]
-			u := core.User{Name: k, Email: we.emails[round&1][i]}
+			u := users.User{Name: k, Email: we.emails[round&1][i]}
 			if _, err := we.e.cache.Update(bg, u); err != nil {
 				fail.add("update %s: %v", k, err)
 				return
 			}
 			r, err := we.e.cache.Get(bg, k)
-			if err != nil || r.Source != core.SourceL2 || !bytes.Equal(r.Body, we.bodies[round&1][i]) {
-				fail.add("get %s after update: %s from %v, %v", k, r.Body, r.Source, err)
+			if err != nil || r.Source != core.SourceL2 || !bytes.Equal(r.Value, we.bodies[round&1][i]) {
+				fail.add("get %s after update: %s from %v, %v", k, r.Value, r.Source, err)
 			}
 		}},
 		{"delete-register", 2, func(fail *failures, i, round int) {
@@ -163,14 +164,14 @@ func BenchmarkWrite(b *testing.B) {
 			if r, err := we.e.cache.Get(bg, k); !errors.Is(err, core.ErrNotFound) || r.Source != core.SourceL2 {
 				fail.add("get %s after delete: %v from %v", k, err, r.Source)
 			}
-			u := core.User{Name: k, Email: we.emails[round&1][i]}
+			u := users.User{Name: k, Email: we.emails[round&1][i]}
 			if _, err := we.e.cache.Create(bg, u); err != nil {
 				fail.add("create %s: %v", k, err)
 				return
 			}
 			r, err := we.e.cache.Get(bg, k)
-			if err != nil || r.Source != core.SourceL2 || !bytes.Equal(r.Body, we.bodies[round&1][i]) {
-				fail.add("get %s after create: %s from %v, %v", k, r.Body, r.Source, err)
+			if err != nil || r.Source != core.SourceL2 || !bytes.Equal(r.Value, we.bodies[round&1][i]) {
+				fail.add("get %s after create: %s from %v, %v", k, r.Value, r.Source, err)
 			}
 		}},
 	}
@@ -216,7 +217,7 @@ func newWriteEnv(tb testing.TB) *writeEnv {
 		we.emails[v] = make([]string, writeUsers)
 		we.bodies[v] = make([][]byte, writeUsers)
 		for i, k := range all {
-			u := core.User{Name: k, Email: k + domain}
+			u := users.User{Name: k, Email: k + domain}
 			we.emails[v][i], we.bodies[v][i] = u.Email, u.AppendJSON(nil)
 		}
 	}

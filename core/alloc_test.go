@@ -9,7 +9,7 @@ import (
 
 // An L1 hit allocates nothing (docs/design.md invariant 9).
 func TestL1HitAllocs(t *testing.T) {
-	c, _ := newCache(t, Config{Store: funcStore{GetFunc: func(context.Context, string) (User, error) { return kiran, nil }}})
+	c, _ := newCache(t, Config{Loader: newSource("kiran", kiran)})
 	ctx := context.Background()
 	if _, err := c.Get(ctx, "kiran"); err != nil {
 		t.Fatal(err)

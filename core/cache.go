@@ -1,7 +1,6 @@
 package core
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,9 +13,6 @@ import (
 
 	"golang.org/x/sync/singleflight"
 )
-
-// Tombstone is the Shared value of a negative entry: the user does not exist.
-var Tombstone = []byte("null")
 
 // Source names the tier that answered a read.
 type Source uint8
@@ -40,24 +36,30 @@ func (s Source) String() string {
 	return "unknown"
 }
 
-// Result is the answer to a read. Body is the rendered user JSON (see
-// User.AppendJSON), nil when the user does not exist; it is owned by the
-// cache and must not be modified.
+// Result is the answer to a read. Value is nil when the key has no value;
+// it is owned by the cache and must not be modified.
 type Result struct {
-	Body   []byte
+	Value  []byte
 	Source Source
 }
 
 // Config configures a Cache. Zero values take the documented defaults.
 type Config struct {
-	// Store is the source of truth. Required.
-	Store Store
-	// Local is the L1. nil disables L1.
-	Local *Local
-	// Shared is the L2. nil disables L2; then L1 is coherent only with the
+	// Loader is the source of truth. Required.
+	Loader Loader
+	// L1 is the tier private to this process; the Cache wraps it in the
+	// fill guard (see Local). nil disables L1.
+	L1 Tier
+	// L2 is the tier that all instances share; New subscribes L1 to its
+	// invalidations. nil disables L2; then L1 is coherent only with the
 	// writes of this process, so run a single instance.
-	Shared Shared
-	// TTL of a user in both tiers, before jitter. Default 1h.
+	L2 Shared
+	// Validate, when set, reports whether a value read from L2 under key is
+	// one that this application stores there. A value it refuses is not
+	// served or kept: it counts in Stats.L2Rejected, the read goes to the
+	// Loader, and L2 is repaired. nil accepts every value.
+	Validate func(key string, value []byte) bool
+	// TTL of a value in both tiers, before jitter. Default 1h.
 	TTL time.Duration
 	// NegativeTTL of a "not found" entry, before jitter. Default 30s.
 	NegativeTTL time.Duration
@@ -68,7 +70,7 @@ type Config struct {
 	// Jitter spreads each TTL uniformly by ±Jitter×TTL so that entries filled
 	// together do not expire together. Default 0.1; negative disables it.
 	Jitter float64
-	// StoreTimeout bounds each store call. Default 2s.
+	// StoreTimeout bounds each call of the Loader. Default 2s.
 	StoreTimeout time.Duration
 	// RetryInterval is the time between retries of the L2 writes that
 	// failed; with the L2 breaker's probe interval it bounds how long other
@@ -92,13 +94,13 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Cache is the read-through cache: L1 → L2 → Store. It is safe for
+// Cache is the read-through cache: L1 → L2 → Loader. It is safe for
 // concurrent use. See the package documentation for its coherence rules.
 type Cache struct {
 	cfg    Config
 	local  *Local
 	shared Shared
-	store  Store
+	loader Loader
 	flight singleflight.Group
 	outbox *outbox // nil without L2
 	recent *recent // the keys written lately; nil without L2
@@ -107,11 +109,8 @@ type Cache struct {
 
 // New validates cfg and returns a Cache.
 func New(cfg Config) (*Cache, error) {
-	if cfg.Store == nil {
-		return nil, errors.New("core: Config.Store is required")
-	}
-	if cfg.Local == nil {
-		cfg.Local = NewLocal(nil)
+	if cfg.Loader == nil {
+		return nil, errors.New("core: Config.Loader is required")
 	}
 	setDefault(&cfg.TTL, time.Hour)
 	setDefault(&cfg.NegativeTTL, 30*time.Second)
@@ -137,8 +136,9 @@ func New(cfg Config) (*Cache, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	c := &Cache{cfg: cfg, local: cfg.Local, shared: cfg.Shared, store: cfg.Store}
+	c := &Cache{cfg: cfg, local: NewLocal(cfg.L1), shared: cfg.L2, loader: cfg.Loader}
 	if c.shared != nil {
+		c.shared.Subscribe(c.local)
 		c.recent = newRecent(cfg.LossWindow, cfg.MaxQueued, time.Now)
 		c.outbox = newOutbox(c.republish, c.recent, cfg.Logger, cfg.MaxQueued, cfg.RetryInterval)
 		if r, ok := c.shared.(LossReporter); ok {
@@ -166,39 +166,39 @@ func setDefault(d *time.Duration, def time.Duration) {
 	}
 }
 
-// Get reads the user name. It returns ErrNotFound (with the Source that knew
-// it) when there is no such user, and the store's error when the user is in
-// no cache and the store fails. An L1 hit does not allocate.
+// Get reads key. It returns ErrNotFound (with the Source that knew it) when
+// the key has no value, and the Loader's error when the key is in no cache
+// and the Loader fails. An L1 hit does not allocate.
 //
-// A miss joins the one load of name in flight in this process, if any. That
+// A miss joins the one load of key in flight in this process, if any. That
 // load runs under context.WithoutCancel(ctx) with its own deadlines, so ctx
 // ending returns ctx.Err() to this caller only. Do not pass a
 // *fasthttp.RequestCtx: the load may outlive the request.
-func (c *Cache) Get(ctx context.Context, name string) (Result, error) {
-	if body, found, ok := c.local.Get(name); ok {
+func (c *Cache) Get(ctx context.Context, key string) (Result, error) {
+	if val, found, ok := c.local.Get(key); ok {
 		c.stats.l1Hits.Add(1)
-		return answer(body, found, SourceL1)
+		return answer(val, found, SourceL1)
 	}
 	c.stats.l1Misses.Add(1)
-	name = strings.Clone(name) // kept by the flight beyond this call
+	key = strings.Clone(key) // kept by the flight beyond this call
 	load := func() (r any, err error) {
 		c.stats.flights.Add(1)
 		// singleflight re-panics a load's panic in a new goroutine (DoChan)
 		// or in every caller (Do): turn it into an error here.
 		defer func() {
 			if v := recover(); v != nil {
-				r, err = Result{}, fmt.Errorf("core: load of %q panicked: %v\n%s", name, v, debug.Stack())
+				r, err = Result{}, fmt.Errorf("core: load of %q panicked: %v\n%s", key, v, debug.Stack())
 			}
 		}()
-		return c.load(context.WithoutCancel(ctx), name)
+		return c.load(context.WithoutCancel(ctx), key)
 	}
 	if ctx.Done() == nil {
 		// ctx cannot end, so the caller may as well run the load: no
 		// goroutine to start and grow a stack for, on every miss.
-		r, err, _ := c.flight.Do(name, load)
+		r, err, _ := c.flight.Do(key, load)
 		return r.(Result), err
 	}
-	ch := c.flight.DoChan(name, load)
+	ch := c.flight.DoChan(key, load)
 	select {
 	case r := <-ch:
 		return r.Val.(Result), r.Err
@@ -207,164 +207,155 @@ func (c *Cache) Get(ctx context.Context, name string) (Result, error) {
 	}
 }
 
-func answer(body []byte, found bool, src Source) (Result, error) {
+func answer(val []byte, found bool, src Source) (Result, error) {
 	if !found {
 		return Result{Source: src}, ErrNotFound
 	}
-	return Result{Body: body, Source: src}, nil
+	return Result{Value: val, Source: src}, nil
 }
 
-// load is the one read of name per process at a time: L1 again, L2, store.
-func (c *Cache) load(ctx context.Context, name string) (Result, error) {
+// loadStore reads key from the Loader under StoreTimeout. It returns the
+// entry, or the Loader's failure; "not found" is an Entry, not an error.
+func (c *Cache) loadStore(ctx context.Context, key string) (Entry, error) {
+	sctx, cancel := context.WithTimeout(ctx, c.cfg.StoreTimeout)
+	defer cancel()
+	val, version, err := c.loader.Load(sctx, key)
+	switch {
+	case err == nil:
+		return Entry{Value: val, Version: version, Found: true}, nil
+	case errors.Is(err, ErrNotFound):
+		return Entry{Version: version}, nil
+	}
+	return Entry{}, err
+}
+
+// load is the one read of key per process at a time: L1 again, L2, store.
+func (c *Cache) load(ctx context.Context, key string) (Result, error) {
 	// Look again: the flight before this one may have filled L1 after our
 	// caller's miss.
-	if body, found, ok := c.local.Get(name); ok {
-		return answer(body, found, SourceL1)
+	if val, found, ok := c.local.Get(key); ok {
+		return answer(val, found, SourceL1)
 	}
-	ticket := c.local.Begin(name)
+	ticket := c.local.Begin(key)
 	// A key whose last write has not reached L2 yet is read from the store:
 	// L2 may still hold the value that write replaced.
-	queued := c.outbox != nil && c.outbox.has(name)
+	queued := c.outbox != nil && c.outbox.has(key)
 	useL2 := c.shared != nil && !queued // and, once asked, L2 answered
-	l2Missed := false                   // L2 answered that it holds nothing for name
+	l2Missed := false                   // L2 answered that it holds nothing for key
 	rejected := false                   // L2 held a value this cache does not write
 	if useL2 {
-		v, ok, err := c.shared.Get(ctx, name)
+		v, ok, err := c.shared.Get(ctx, key)
 		switch {
-		case errors.Is(err, ErrBadValue), err == nil && ok && !bytes.Equal(v, Tombstone) && !validBody(name, v):
+		case errors.Is(err, ErrBadValue), err == nil && ok && c.cfg.Validate != nil && !c.cfg.Validate(key, v):
 			// Not a value this cache writes: read the store, and the write
 			// below repairs L2.
 			c.stats.l2Rejected.Add(1)
 			rejected = true
 			c.cfg.Logger.Warn("L2 holds a value this cache did not write: serving the store's and repairing L2",
-				"key", name, "bytes", len(v), "err", err)
+				"key", key, "bytes", len(v), "err", err)
 		case err != nil:
 			c.stats.l2Errors.Add(1)
 			useL2 = false
-		case ok && bytes.Equal(v, Tombstone):
-			// A delete's tombstone keeps fills that loaded before the
-			// delete out of L2; it does not answer reads. "Not found" comes
-			// from the store, so a tombstone set by hand over a user that
-			// exists answers nothing (the write below repairs it).
-			c.stats.l2Misses.Add(1)
-			l2Missed = true
 		case ok:
 			c.stats.l2Hits.Add(1)
-			c.local.Fill(name, ticket, v, true, c.ttl(true, c.cfg.TTL))
+			c.local.Fill(key, ticket, v, true, c.ttl(true, c.cfg.TTL))
 			return answer(v, true, SourceL2)
 		default:
+			// A miss, or a "not found" marker: that keeps fills that loaded
+			// before a delete out of L2, and answers no read. "Not found"
+			// comes from the store, so a marker set over a value that
+			// exists answers nothing (the write below repairs it).
 			c.stats.l2Misses.Add(1)
 			l2Missed = true
 		}
 	}
 
 	c.stats.storeLoads.Add(1)
-	sctx, cancel := context.WithTimeout(ctx, c.cfg.StoreTimeout)
-	u, err := c.store.Get(sctx, name)
-	cancel()
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	e, err := c.loadStore(ctx, key)
+	if err != nil {
 		c.stats.storeErrors.Add(1)
 		return Result{Source: SourceStore}, err
-	}
-	found := err == nil
-	val := Tombstone
-	if found {
-		val = u.AppendJSON(nil)
 	}
 	switch {
 	case queued:
 		// The retry will publish; L1 would not hear of the next write.
-	case useL2 && !c.local.Valid(name, ticket):
-		// A write of name, a FLUSHALL or a lost connection came while we
-		// loaded. After a FLUSHALL, Redis no longer knows the newer version
+	case useL2 && !c.local.Valid(key, ticket):
+		// A write of key, a FLUSHALL or a lost connection came while we
+		// loaded. After a FLUSHALL, L2 no longer knows the newer version
 		// that would refuse our older one: leave the fill to the next read.
-	case useL2 && l2Missed && !found:
-		// A "not found" stays out of L2, so that a flood of unknown names
+	case useL2 && l2Missed && !e.Found:
+		// A "not found" stays out of L2, so that a flood of unknown keys
 		// costs the shared tier nothing. L1 may keep it: the L2 read that
-		// missed made L2 report the next change of name to this process,
-		// and nothing of ours ends that (no L2 write follows). A
-		// registration anywhere therefore drops the entry, or, if it came
-		// after the ticket, makes Fill refuse it.
-		c.local.Fill(name, ticket, val, false, c.ttl(false, c.cfg.TTL))
+		// missed made L2 report the next change of key to this process,
+		// and nothing of ours ends that (no L2 write follows). A write
+		// anywhere therefore drops the entry, or, if it came after the
+		// ticket, makes Fill refuse it.
+		c.local.Fill(key, ticket, nil, false, c.ttl(false, c.cfg.TTL))
 	case useL2:
-		// No L1 fill: Shared promises to report changes of name only until
+		// No L1 fill: Shared promises to report changes of key only until
 		// the next one, and our own L2 write is one, so an L1 entry might
-		// not hear of the write after it. The next read
-		// fills L1 from L2. The write carries the loaded version, so it
-		// never replaces a newer write.
-		if repaired, err := c.setL2(ctx, name, val, u.Version, found); err != nil {
+		// not hear of the write after it. The next read fills L1 from L2.
+		// The write carries the loaded version, so it never replaces a
+		// newer write.
+		if repaired, err := c.setL2(ctx, key, e); err != nil {
 			c.stats.l2Errors.Add(1)
 		} else if repaired && !rejected {
 			c.stats.l2Rejected.Add(1)
 		}
 	case c.shared == nil:
-		c.local.Fill(name, ticket, val, found, c.ttl(found, c.cfg.TTL))
+		c.local.Fill(key, ticket, e.Value, e.Found, c.ttl(e.Found, c.cfg.TTL))
 	default: // L2 configured but unreachable: nothing will invalidate this entry.
-		c.local.Fill(name, ticket, val, found, c.ttl(found, c.cfg.DegradedTTL))
+		c.local.Fill(key, ticket, e.Value, e.Found, c.ttl(e.Found, c.cfg.DegradedTTL))
 	}
-	return answer(val, found, SourceStore)
+	return answer(e.Value, e.Found, SourceStore)
 }
 
-// setL2 writes val, the state of name at version, into L2.
+// setL2 writes e, the state of key at e.Version, into L2.
 //
 // When L2 refuses because it holds a higher version, the store decides
-// whether that version is real. Either the store has a write of name at
-// that version or later (L2 already holds something newer than val, and
+// whether that version is real. Either the store has a write of key at
+// that version or later (L2 already holds something newer than e, and
 // that write's own publish takes care of the rest), or no write of the
 // store ever gave it: a value set by hand, or left by a store that was
 // recreated or restored from a backup and counts from lower versions. The
 // second kind is replaced with what the store holds now, so an acknowledged
 // write always ends up in L2, whatever L2 held; setL2 then reports that it
 // repaired L2.
-func (c *Cache) setL2(ctx context.Context, name string, val []byte, version uint64, found bool) (repaired bool, err error) {
-	stored, held, err := c.shared.SetVersion(ctx, name, val, version, c.ttl(found, c.cfg.TTL))
-	if err != nil || stored || held <= version {
+func (c *Cache) setL2(ctx context.Context, key string, e Entry) (repaired bool, err error) {
+	stored, held, err := c.shared.SetVersion(ctx, key, e, c.ttl(e.Found, c.cfg.TTL))
+	if err != nil || stored || held <= e.Version {
 		return false, err
 	}
-	sctx, cancel := context.WithTimeout(ctx, c.cfg.StoreTimeout)
-	u, err := c.store.Get(sctx, name)
-	cancel()
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	cur, err := c.loadStore(ctx, key)
+	if err != nil {
 		return false, err
 	}
-	if u.Version >= held {
+	if cur.Version >= held {
 		return false, nil
 	}
 	c.cfg.Logger.Warn("L2 holds a version that no write of the store gave: replacing it with the store's",
-		"key", name, "l2_version", held, "store_version", u.Version)
-	found = err == nil
-	val = Tombstone
-	if found {
-		val = u.AppendJSON(nil)
-	}
-	ttl := c.ttl(found, c.cfg.TTL)
-	replaced, err := c.shared.Replace(ctx, name, val, u.Version, held, ttl)
+		"key", key, "l2_version", held, "store_version", cur.Version)
+	ttl := c.ttl(cur.Found, c.cfg.TTL)
+	replaced, err := c.shared.Replace(ctx, key, cur, held, ttl)
 	if err != nil {
 		return false, err
 	}
 	if !replaced {
 		// L2 changed since SetVersion refused: let the versions decide again.
-		_, _, err = c.shared.SetVersion(ctx, name, val, u.Version, ttl)
+		_, _, err = c.shared.SetVersion(ctx, key, cur, ttl)
 		return false, err
 	}
-	// Replace matched on the version alone. A write of name that the store
+	// Replace matched on the version alone. A write of key that the store
 	// gave that very version (a restored store counting up to it) may have
 	// reached L2 between our store read and Replace, and Replace overwrote
 	// it. Such a write committed before it reached L2, so a second store
 	// read sees it (or a later write): publish that.
-	sctx, cancel = context.WithTimeout(ctx, c.cfg.StoreTimeout)
-	now, err := c.store.Get(sctx, name)
-	cancel()
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	now, err := c.loadStore(ctx, key)
+	if err != nil {
 		return true, err
 	}
-	if now.Version != u.Version {
-		found = err == nil
-		val = Tombstone
-		if found {
-			val = now.AppendJSON(nil)
-		}
-		_, _, err = c.shared.SetVersion(ctx, name, val, now.Version, c.ttl(found, c.cfg.TTL))
+	if now.Version != cur.Version {
+		_, _, err = c.shared.SetVersion(ctx, key, now, c.ttl(now.Found, c.cfg.TTL))
 		return true, err
 	}
 	return true, nil
@@ -384,68 +375,42 @@ func (c *Cache) ttl(found bool, limit time.Duration) time.Duration {
 	return max(d, time.Millisecond)
 }
 
-// Create registers u in the store, then publishes it to the caches; it
-// returns the rendered user. It returns ErrExists, leaving the stored user
-// unchanged, when the name is taken.
-func (c *Cache) Create(ctx context.Context, u User) ([]byte, error) {
-	sctx, cancel := context.WithTimeout(ctx, c.cfg.StoreTimeout)
-	version, err := c.store.Create(sctx, u)
-	cancel()
-	if err != nil {
-		return nil, err
-	}
-	body := u.AppendJSON(nil)
-	c.publish(ctx, u.Name, body, version, true)
-	return body, nil
+// Publish makes the caches follow a write of key that the application
+// made in the store, which gave it version: value is the key's new value,
+// as Load would return it. Call it after the store acknowledged the write
+// and before acknowledging it to the writer; when Publish returns, no read
+// of this process answers an older value, and other instances drop theirs
+// within the L2 tier's invalidation delay.
+func (c *Cache) Publish(ctx context.Context, key string, value []byte, version uint64) {
+	c.publish(ctx, key, Entry{Value: value, Version: version, Found: true})
 }
 
-// Update replaces the email of an existing user and returns the rendered
-// user, or ErrNotFound.
-func (c *Cache) Update(ctx context.Context, u User) ([]byte, error) {
-	sctx, cancel := context.WithTimeout(ctx, c.cfg.StoreTimeout)
-	version, err := c.store.Update(sctx, u)
-	cancel()
-	if err != nil {
-		return nil, err
-	}
-	body := u.AppendJSON(nil)
-	c.publish(ctx, u.Name, body, version, true)
-	return body, nil
+// PublishNotFound is Publish for a write that left key without a value (a
+// delete) at version.
+func (c *Cache) PublishNotFound(ctx context.Context, key string, version uint64) {
+	c.publish(ctx, key, Entry{Version: version})
 }
 
-// Delete removes a user, or returns ErrNotFound.
-func (c *Cache) Delete(ctx context.Context, name string) error {
-	sctx, cancel := context.WithTimeout(ctx, c.cfg.StoreTimeout)
-	version, err := c.store.Delete(sctx, name)
-	cancel()
-	if err != nil {
-		return err
-	}
-	c.publish(ctx, name, Tombstone, version, false)
-	return nil
-}
-
-// publish makes the caches follow a write that the store acknowledged with
-// version.
+// publish makes the caches follow a write that the store acknowledged.
 //
 // The local invalidation discards every L1 fill that began before it (it may
-// carry the old value). L2 then gets the new value (or a tombstone), which
-// makes Redis invalidate every other instance that read name; the Shared
-// tier returns only after this process has processed its own invalidation,
-// so the next read here cannot be served the old value by L2 either. A
-// write that L2 did not take goes to the outbox, which republishes it. Last,
-// reads stop joining a load that began before the write: it may have read
-// the old value.
+// carry the old value). L2 then gets the new entry, which makes it
+// invalidate every other instance that read key; the Shared tier returns
+// only after this process has processed its own invalidation, so the next
+// read here cannot be served the old value by L2 either. A write that L2
+// did not take goes to the outbox, which republishes it. Last, reads stop
+// joining a load that began before the write: it may have read the old
+// value.
 //
 // L1 is not filled here: see "Coherence" in the package documentation.
-func (c *Cache) publish(ctx context.Context, name string, val []byte, version uint64, found bool) {
-	defer c.flight.Forget(name)
-	c.local.Invalidate([]string{name})
+func (c *Cache) publish(ctx context.Context, key string, e Entry) {
+	defer c.flight.Forget(key)
+	c.local.Invalidate([]string{key})
 	if c.shared == nil {
 		return
 	}
-	c.recent.add(name)
-	repaired, err := c.setL2(context.WithoutCancel(ctx), name, val, version, found)
+	c.recent.add(key)
+	repaired, err := c.setL2(context.WithoutCancel(ctx), key, e)
 	if repaired {
 		c.stats.l2Rejected.Add(1)
 	}
@@ -456,25 +421,18 @@ func (c *Cache) publish(ctx context.Context, name string, val []byte, version ui
 		// the invalidation above but before the queue may have filled L1
 		// from the old L2 value, and no invalidation will come for a write
 		// that did not happen: drop L1 again.
-		c.outbox.put(name)
-		c.local.Invalidate([]string{name})
+		c.outbox.put(key)
+		c.local.Invalidate([]string{key})
 	}
 }
 
 // republish writes what the store holds for key into L2, with its version.
 func (c *Cache) republish(key string) error {
-	sctx, cancel := context.WithTimeout(context.Background(), c.cfg.StoreTimeout)
-	u, err := c.store.Get(sctx, key)
-	cancel()
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	e, err := c.loadStore(context.Background(), key)
+	if err != nil {
 		return err
 	}
-	found := err == nil
-	val := Tombstone
-	if found {
-		val = u.AppendJSON(nil)
-	}
-	repaired, err := c.setL2(context.Background(), key, val, u.Version, found)
+	repaired, err := c.setL2(context.Background(), key, e)
 	if repaired {
 		c.stats.l2Rejected.Add(1)
 	}
@@ -487,16 +445,20 @@ func (c *Cache) republish(key string) error {
 	return err
 }
 
-// Ready reports the state of L2 ("ok", "degraded" or "disabled") and
-// whether the store answers.
+// Ready reports the state of L2 ("ok", "degraded" or "disabled") and, when
+// the Loader is a Pinger, whether it answers.
 func (c *Cache) Ready(ctx context.Context) (l2 string, storeErr error) {
-	sctx, cancel := context.WithTimeout(ctx, c.cfg.StoreTimeout)
-	defer cancel()
 	l2 = "disabled"
 	if c.shared != nil {
 		l2 = c.shared.Status()
 	}
-	return l2, c.store.Ping(sctx)
+	p, ok := c.loader.(Pinger)
+	if !ok {
+		return l2, nil
+	}
+	sctx, cancel := context.WithTimeout(ctx, c.cfg.StoreTimeout)
+	defer cancel()
+	return l2, p.Ping(sctx)
 }
 
 // Stats is a snapshot of the per-tier counters.
@@ -547,3 +509,7 @@ func (c *Cache) Stats() Stats {
 	}
 	return st
 }
+
+// StoreTimeout is Config.StoreTimeout after defaults: the deadline that an
+// application should give its own writes to the store.
+func (c *Cache) StoreTimeout() time.Duration { return c.cfg.StoreTimeout }

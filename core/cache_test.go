@@ -45,22 +45,56 @@ func (t *mapTier) Del(_ context.Context, key string) error {
 	return nil
 }
 
-// funcStore is a Store of Func fields; nil fields answer ErrNotFound/nil.
-type funcStore struct {
-	GetFunc func(ctx context.Context, name string) (User, error)
+// source is a Loader on a map that versions its writes as a store does:
+// every write gets the next version, and a "not found" carries the latest.
+type source struct {
+	mu     sync.Mutex
+	m      map[string]Entry
+	latest uint64
 }
 
-func (s funcStore) Get(ctx context.Context, name string) (User, error) {
-	if s.GetFunc == nil {
-		return User{}, ErrNotFound
+func newSource(kv ...string) *source {
+	s := &source{m: map[string]Entry{}}
+	for i := 0; i < len(kv); i += 2 {
+		s.write(kv[i], kv[i+1])
 	}
-	return s.GetFunc(ctx, name)
+	return s
 }
-func (funcStore) Create(context.Context, User) (uint64, error)   { return 1, nil }
-func (funcStore) Update(context.Context, User) (uint64, error)   { return 2, nil }
-func (funcStore) Delete(context.Context, string) (uint64, error) { return 3, nil }
-func (funcStore) Ping(context.Context) error                     { return nil }
-func (funcStore) Close() error                                   { return nil }
+
+func (s *source) Load(_ context.Context, key string) ([]byte, uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[key]
+	if !ok || !e.Found {
+		return nil, s.latest, ErrNotFound
+	}
+	return e.Value, e.Version, nil
+}
+
+// write stores val under key and returns its version.
+func (s *source) write(key, val string) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latest++
+	s.m[key] = Entry{Value: []byte(val), Version: s.latest, Found: true}
+	return s.latest
+}
+
+// del deletes key and returns the delete's version.
+func (s *source) del(key string) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latest++
+	delete(s.m, key)
+	return s.latest
+}
+
+// setLatest makes the next write get version v+1.
+func (s *source) setLatest(v uint64) {
+	s.mu.Lock()
+	s.latest = v
+	s.mu.Unlock()
+}
 
 // downShared is an L2 that is unreachable.
 type downShared struct{ mapTier }
@@ -69,20 +103,21 @@ func (*downShared) Get(context.Context, string) ([]byte, bool, error) {
 	return nil, false, ErrUnavailable
 }
 func (*downShared) Set(context.Context, string, []byte, time.Duration) error { return ErrUnavailable }
-func (*downShared) SetVersion(context.Context, string, []byte, uint64, time.Duration) (bool, uint64, error) {
+func (*downShared) SetVersion(context.Context, string, Entry, time.Duration) (bool, uint64, error) {
 	return false, 0, ErrUnavailable
 }
-func (*downShared) Replace(context.Context, string, []byte, uint64, uint64, time.Duration) (bool, error) {
+func (*downShared) Replace(context.Context, string, Entry, uint64, time.Duration) (bool, error) {
 	return false, ErrUnavailable
 }
-func (*downShared) Status() string { return "degraded" }
+func (*downShared) Subscribe(Invalidator) {}
+func (*downShared) Status() string        { return "degraded" }
 
-var kiran = User{Name: "kiran", Email: "kiran@example.com"}
+const kiran = "kiran's value"
 
 func newCache(t *testing.T, cfg Config) (*Cache, *mapTier) {
 	t.Helper()
 	l1 := newMapTier()
-	cfg.Local = NewLocal(l1)
+	cfg.L1 = l1
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -93,14 +128,14 @@ func newCache(t *testing.T, cfg Config) (*Cache, *mapTier) {
 
 func TestReadThroughWithoutL2(t *testing.T) {
 	loads := 0
-	c, _ := newCache(t, Config{Store: funcStore{GetFunc: func(context.Context, string) (User, error) {
+	c, _ := newCache(t, Config{Loader: LoaderFunc(func(context.Context, string) ([]byte, uint64, error) {
 		loads++
-		return kiran, nil
-	}}})
+		return []byte(kiran), 1, nil
+	})})
 	for i, want := range []Source{SourceStore, SourceL1, SourceL1} {
 		r, err := c.Get(context.Background(), "kiran")
-		if err != nil || r.Source != want || string(r.Body) != `{"email":"kiran@example.com","username":"kiran"}` {
-			t.Fatalf("read %d = %q from %v, %v; want the user from %v", i, r.Body, r.Source, err, want)
+		if err != nil || r.Source != want || string(r.Value) != kiran {
+			t.Fatalf("read %d = %q from %v, %v; want the value from %v", i, r.Value, r.Source, err, want)
 		}
 	}
 	if loads != 1 {
@@ -109,7 +144,8 @@ func TestReadThroughWithoutL2(t *testing.T) {
 }
 
 func TestNegativeEntry(t *testing.T) {
-	c, l1 := newCache(t, Config{Store: funcStore{}, TTL: time.Hour, NegativeTTL: 10 * time.Second, Jitter: -1})
+	src := newSource()
+	c, l1 := newCache(t, Config{Loader: src, TTL: time.Hour, NegativeTTL: 10 * time.Second, Jitter: -1})
 	for i, want := range []Source{SourceStore, SourceL1} {
 		r, err := c.Get(context.Background(), "ghost")
 		if !errors.Is(err, ErrNotFound) || r.Source != want {
@@ -119,38 +155,53 @@ func TestNegativeEntry(t *testing.T) {
 	if got := l1.ttls["ghost"]; got != 10*time.Second {
 		t.Fatalf("negative entry TTL = %v; want the negative TTL, 10s", got)
 	}
-	// A registration clears it.
-	if _, err := c.Create(context.Background(), User{Name: "ghost", Email: "g@example.com"}); err != nil {
-		t.Fatal(err)
-	}
+	// A write clears it.
+	c.Publish(context.Background(), "ghost", []byte("boo"), src.write("ghost", "boo"))
 	if _, _, ok := c.local.Get("ghost"); ok {
-		t.Fatal("the negative entry survives a registration")
+		t.Fatal("the negative entry survives a write")
+	}
+}
+
+// A value of any bytes is a value, the empty one and "null" included: no
+// value is reserved to mean "not found".
+func TestNoValueIsReserved(t *testing.T) {
+	for _, val := range []string{"", "null", "\x00"} {
+		src := newSource("k", val)
+		c, _ := newCache(t, Config{Loader: src})
+		for range 2 {
+			r, err := c.Get(context.Background(), "k")
+			if err != nil || string(r.Value) != val {
+				t.Fatalf("Get of %q = %q from %v, %v; want the value", val, r.Value, r.Source, err)
+			}
+		}
 	}
 }
 
 func TestDegradedFillsAreShort(t *testing.T) {
+	src := newSource("kiran", kiran)
 	c, l1 := newCache(t, Config{
-		Store:  funcStore{GetFunc: func(context.Context, string) (User, error) { return kiran, nil }},
-		Shared: &downShared{}, TTL: time.Hour, DegradedTTL: 2 * time.Second, Jitter: -1,
+		Loader: src, L2: &downShared{}, TTL: time.Hour, DegradedTTL: 2 * time.Second, Jitter: -1,
 	})
 	r, err := c.Get(context.Background(), "kiran")
 	if err != nil || r.Source != SourceStore {
-		t.Fatalf("Get with L2 down = %v, %v; want the user from the store", r.Source, err)
+		t.Fatalf("Get with L2 down = %v, %v; want the value from the store", r.Source, err)
 	}
 	if got := l1.ttls["kiran"]; got != 2*time.Second {
 		t.Fatalf("L1 TTL with L2 down = %v; want the degraded TTL, 2s", got)
 	}
-	// A write still lands when L2 cannot take it.
-	if _, err := c.Update(context.Background(), kiran); err != nil {
-		t.Fatalf("Update with L2 down: %v", err)
+	// A write is still published when L2 cannot take it: it waits in the
+	// queue.
+	c.Publish(context.Background(), "kiran", []byte("new"), src.write("kiran", "new"))
+	if got := c.Stats().Queued; got != 1 {
+		t.Fatalf("Queued = %d after a write with L2 down; want 1", got)
 	}
 }
 
 func TestStoreErrorIsReturned(t *testing.T) {
 	boom := errors.New("connection refused")
-	c, _ := newCache(t, Config{Store: funcStore{GetFunc: func(context.Context, string) (User, error) {
-		return User{}, boom
-	}}})
+	c, _ := newCache(t, Config{Loader: LoaderFunc(func(context.Context, string) ([]byte, uint64, error) {
+		return nil, 0, boom
+	})})
 	if _, err := c.Get(context.Background(), "kiran"); !errors.Is(err, boom) {
 		t.Fatalf("got %v; want the store's error", err)
 	}
@@ -160,21 +211,21 @@ func TestStoreErrorIsReturned(t *testing.T) {
 }
 
 func TestStoreLoadHasItsOwnDeadline(t *testing.T) {
-	c, _ := newCache(t, Config{StoreTimeout: 20 * time.Millisecond, Store: funcStore{
-		GetFunc: func(ctx context.Context, _ string) (User, error) {
+	c, _ := newCache(t, Config{StoreTimeout: 20 * time.Millisecond, Loader: LoaderFunc(
+		func(ctx context.Context, _ string) ([]byte, uint64, error) {
 			if _, ok := ctx.Deadline(); !ok {
-				return User{}, errors.New("store called without a deadline")
+				return nil, 0, errors.New("store called without a deadline")
 			}
 			<-ctx.Done()
-			return User{}, ctx.Err()
-		}}})
+			return nil, 0, ctx.Err()
+		})})
 	if _, err := c.Get(context.Background(), "slow"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v; want context.DeadlineExceeded", err)
 	}
 }
 
 func TestTTLJitter(t *testing.T) {
-	c, _ := newCache(t, Config{Store: funcStore{}, TTL: time.Hour})
+	c, _ := newCache(t, Config{Loader: newSource(), TTL: time.Hour})
 	lo, hi := time.Hour, time.Duration(0)
 	for range 1000 {
 		d := c.ttl(true, c.cfg.TTL)
@@ -188,8 +239,8 @@ func TestTTLJitter(t *testing.T) {
 func TestNewValidates(t *testing.T) {
 	for _, cfg := range []Config{
 		{},
-		{Store: funcStore{}, Jitter: 1},
-		{Store: funcStore{}, TTL: -time.Second},
+		{Loader: newSource(), Jitter: 1},
+		{Loader: newSource(), TTL: -time.Second},
 	} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("New(%+v) = nil error; want an error", cfg)
@@ -197,28 +248,12 @@ func TestNewValidates(t *testing.T) {
 	}
 }
 
-func TestAppendJSONString(t *testing.T) {
-	for in, want := range map[string]string{
-		"plain":            `"plain"`,
-		`q"b\`:             `"q\"b\\"`,
-		"<a>&":             `"<a>&"`,
-		"tab\tnl\n\x01":    `"tab\tnl\n\u0001"`,
-		"bad\xffutf8":      `"bad\ufffdutf8"`,
-		"ls\u2028ps\u2029": `"ls\u2028ps\u2029"`,
-		"ünï":              `"ünï"`,
-	} {
-		if got := string(AppendJSONString(nil, in)); got != want {
-			t.Errorf("AppendJSONString(%q) = %s; want %s", in, got, want)
-		}
-	}
-}
-
 // A panic in a load becomes an error for every caller, not a crash: when
 // the caller runs the load (its ctx cannot end) and when a goroutine does.
 func TestLoadPanicIsAnError(t *testing.T) {
-	c, _ := newCache(t, Config{Store: funcStore{GetFunc: func(context.Context, string) (User, error) {
+	c, _ := newCache(t, Config{Loader: LoaderFunc(func(context.Context, string) ([]byte, uint64, error) {
 		panic("store bug")
-	}}})
+	})})
 	cancellable, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for _, ctx := range []context.Context{context.Background(), cancellable} {
@@ -229,66 +264,90 @@ func TestLoadPanicIsAnError(t *testing.T) {
 	}
 }
 
-// flakyShared is an L2 on a map that fails while down is set, and records
-// the versions it was given.
+// flakyShared is an L2 on a map of entries that fails while down is set.
 type flakyShared struct {
-	mapTier
-	down     atomic.Bool
-	versions map[string]uint64
+	mu   sync.Mutex
+	m    map[string]Entry
+	down atomic.Bool
 }
 
-func (f *flakyShared) Get(ctx context.Context, key string) ([]byte, bool, error) {
+func newFlakyShared() *flakyShared { return &flakyShared{m: map[string]Entry{}} }
+
+func (f *flakyShared) Get(_ context.Context, key string) ([]byte, bool, error) {
 	if f.down.Load() {
 		return nil, false, ErrUnavailable
 	}
-	return f.mapTier.Get(ctx, key)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e := f.m[key]
+	return e.Value, e.Found, nil
 }
 
-func (f *flakyShared) SetVersion(ctx context.Context, key string, val []byte, version uint64, ttl time.Duration) (bool, uint64, error) {
+// entry returns what f holds for key, down or not.
+func (f *flakyShared) entry(key string) (Entry, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e, ok := f.m[key]
+	return e, ok
+}
+
+func (f *flakyShared) Set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
+	_, _, err := f.SetVersion(ctx, key, Entry{Value: val, Found: true}, ttl)
+	return err
+}
+
+func (f *flakyShared) Del(_ context.Context, key string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.m, key)
+	return nil
+}
+
+func (f *flakyShared) SetVersion(_ context.Context, key string, e Entry, _ time.Duration) (bool, uint64, error) {
 	if f.down.Load() {
 		return false, 0, ErrUnavailable
 	}
 	f.mu.Lock()
-	if cur := f.m[key]; cur != nil && (f.versions[key] > version || f.versions[key] == version && bytes.Equal(cur, val)) {
-		f.mu.Unlock()
-		return false, f.versions[key], nil
+	defer f.mu.Unlock()
+	if cur, ok := f.m[key]; ok && (cur.Version > e.Version ||
+		cur.Version == e.Version && cur.Found == e.Found && bytes.Equal(cur.Value, e.Value)) {
+		return false, cur.Version, nil
 	}
-	f.versions[key] = version
-	f.mu.Unlock()
-	return true, 0, f.mapTier.Set(ctx, key, val, ttl)
+	e.Value = bytes.Clone(e.Value)
+	f.m[key] = e
+	return true, 0, nil
 }
 
-func (f *flakyShared) Replace(ctx context.Context, key string, val []byte, version, held uint64, ttl time.Duration) (bool, error) {
+func (f *flakyShared) Replace(_ context.Context, key string, e Entry, held uint64, _ time.Duration) (bool, error) {
 	if f.down.Load() {
 		return false, ErrUnavailable
 	}
 	f.mu.Lock()
-	if f.m[key] == nil || f.versions[key] != held {
-		f.mu.Unlock()
+	defer f.mu.Unlock()
+	if cur, ok := f.m[key]; !ok || cur.Version != held {
 		return false, nil
 	}
-	f.versions[key] = version
-	f.mu.Unlock()
-	return true, f.mapTier.Set(ctx, key, val, ttl)
+	e.Value = bytes.Clone(e.Value)
+	f.m[key] = e
+	return true, nil
 }
 
-func (f *flakyShared) Status() string { return "ok" }
+func (f *flakyShared) Subscribe(Invalidator) {}
+func (f *flakyShared) Status() string        { return "ok" }
 
 // A write that L2 did not take is retried until it lands, and meanwhile the
 // writer reads the key from the store, not from the stale L2.
 func TestFailedL2WritesAreRetried(t *testing.T) {
-	l2 := &flakyShared{mapTier: *newMapTier(), versions: map[string]uint64{}}
-	store := &versionedStore{users: map[string]User{"kiran": {Name: "kiran", Email: "old@example.com", Version: 1}}, next: 2}
-	c, _ := newCache(t, Config{Store: store, Shared: l2, RetryInterval: time.Millisecond})
+	l2 := newFlakyShared()
+	src := newSource("kiran", "old")
+	c, _ := newCache(t, Config{Loader: src, L2: l2, RetryInterval: time.Millisecond})
 	ctx := context.Background()
-	if _, _, err := l2.SetVersion(ctx, "kiran", User{Name: "kiran", Email: "old@example.com"}.AppendJSON(nil), 1, time.Hour); err != nil {
+	if _, _, err := l2.SetVersion(ctx, "kiran", Entry{Value: []byte("old"), Version: 1, Found: true}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 
 	l2.down.Store(true)
-	if _, err := c.Update(ctx, User{Name: "kiran", Email: "new@example.com"}); err != nil {
-		t.Fatalf("Update with L2 down: %v", err)
-	}
+	c.Publish(ctx, "kiran", []byte("new"), src.write("kiran", "new"))
 	if c.Stats().Queued != 1 {
 		t.Fatalf("Queued = %d; want 1", c.Stats().Queued)
 	}
@@ -296,51 +355,69 @@ func TestFailedL2WritesAreRetried(t *testing.T) {
 	// Until the retry lands, the stale L2 must not answer the writer.
 	for c.Stats().Queued != 0 {
 		r, err := c.Get(ctx, "kiran")
-		if err != nil || !strings.Contains(string(r.Body), "new@example.com") {
-			t.Fatalf("read while the write is queued = %s from %v, %v; want the new email", r.Body, r.Source, err)
+		if err != nil || string(r.Value) != "new" {
+			t.Fatalf("read while the write is queued = %s from %v, %v; want the new value", r.Value, r.Source, err)
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if v, _, _ := l2.mapTier.Get(ctx, "kiran"); !strings.Contains(string(v), "new@example.com") {
-		t.Fatalf("L2 holds %s after the retry; want the new email", v)
+	if e, _ := l2.entry("kiran"); string(e.Value) != "new" {
+		t.Fatalf("L2 holds %s after the retry; want the new value", e.Value)
 	}
 }
 
-// versionedStore is a minimal Store with versions.
-type versionedStore struct {
-	funcStore
-	mu    sync.Mutex
-	users map[string]User
-	next  uint64
-}
-
-func (s *versionedStore) Get(_ context.Context, name string) (User, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u, ok := s.users[name]
-	if !ok {
-		return User{}, ErrNotFound
+// A delete leaves a "not found" entry in L2 with its version, so a fill
+// that loaded the deleted value before the delete cannot bring it back.
+func TestDeleteKeepsOlderFillsOut(t *testing.T) {
+	ctx := context.Background()
+	l2 := newFlakyShared()
+	src := newSource("k", "v1")
+	c, _ := newCache(t, Config{Loader: src, L2: l2})
+	c.PublishNotFound(ctx, "k", src.del("k"))
+	e, ok := l2.entry("k")
+	if !ok || e.Found || e.Version != 2 {
+		t.Fatalf("L2 holds %+v after the delete; want a not-found entry of version 2", e)
 	}
-	return u, nil
+	// The fill of a load that read v1 before the delete.
+	if stored, held, err := l2.SetVersion(ctx, "k", Entry{Value: []byte("v1"), Version: 1, Found: true}, time.Hour); stored || held != 2 || err != nil {
+		t.Fatalf("the older fill = %v, %d, %v; want refused for version 2", stored, held, err)
+	}
+	if _, err := c.Get(ctx, "k"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get after the delete = %v; want ErrNotFound", err)
+	}
 }
 
-func (s *versionedStore) Update(_ context.Context, u User) (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u.Version = s.next
-	s.next++
-	s.users[u.Name] = u
-	return u.Version, nil
+// A value that Config.Validate refuses is not served: the read goes to the
+// store and L2 is repaired.
+func TestValidateRejectsL2Values(t *testing.T) {
+	ctx := context.Background()
+	l2 := newFlakyShared()
+	src := newSource("k", "good")
+	c, _ := newCache(t, Config{Loader: src, L2: l2, Validate: func(_ string, v []byte) bool {
+		return bytes.HasPrefix(v, []byte("good"))
+	}})
+	if _, _, err := l2.SetVersion(ctx, "k", Entry{Value: []byte("evil"), Version: 900, Found: true}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Get(ctx, "k")
+	if err != nil || string(r.Value) != "good" || r.Source != SourceStore {
+		t.Fatalf("Get = %q from %v, %v; want the store's value", r.Value, r.Source, err)
+	}
+	if e, _ := l2.entry("k"); string(e.Value) != "good" || e.Version != 1 {
+		t.Fatalf("L2 holds %+v; want the store's value at version 1", e)
+	}
+	if got := c.Stats().L2Rejected; got != 1 {
+		t.Fatalf("L2Rejected = %d; want 1", got)
+	}
 }
 
 // Every caller that missed L1 either loads or takes another's load, and
 // Coalesced counts only the second kind.
 func TestCoalescedCountsOnlyJoiners(t *testing.T) {
 	release := make(chan struct{})
-	c, _ := newCache(t, Config{Store: funcStore{GetFunc: func(context.Context, string) (User, error) {
+	c, _ := newCache(t, Config{Loader: LoaderFunc(func(context.Context, string) ([]byte, uint64, error) {
 		<-release
-		return kiran, nil
-	}}})
+		return []byte(kiran), 1, nil
+	})})
 	const readers = 10
 	cancellable, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -376,12 +453,12 @@ type replaceHookShared struct {
 	beforeReplace func()
 }
 
-func (r *replaceHookShared) Replace(ctx context.Context, key string, val []byte, version, held uint64, ttl time.Duration) (bool, error) {
+func (r *replaceHookShared) Replace(ctx context.Context, key string, e Entry, held uint64, ttl time.Duration) (bool, error) {
 	if f := r.beforeReplace; f != nil {
 		r.beforeReplace = nil
 		f()
 	}
-	return r.flakyShared.Replace(ctx, key, val, version, held, ttl)
+	return r.flakyShared.Replace(ctx, key, e, held, ttl)
 }
 
 // A repair replaces L2's value on its version alone. When a restored store
@@ -390,32 +467,24 @@ func (r *replaceHookShared) Replace(ctx context.Context, key string, val []byte,
 // repair must then publish it again, so L2 ends with the store's newest.
 func TestRepairKeepsAWriteOfTheHeldVersion(t *testing.T) {
 	ctx := context.Background()
-	flaky := &flakyShared{mapTier: *newMapTier(), versions: map[string]uint64{}}
-	l2 := &replaceHookShared{flakyShared: flaky}
-	store := &versionedStore{users: map[string]User{"carol": {Name: "carol", Email: "old@example.com", Version: 1}}, next: 5}
-	c, _ := newCache(t, Config{Store: store, Shared: l2})
+	l2 := &replaceHookShared{flakyShared: newFlakyShared()}
+	src := newSource("carol", "old")
+	src.setLatest(4)
+	c, _ := newCache(t, Config{Loader: src, L2: l2})
 	// Left by the store before the restore.
-	if stored, _, err := l2.SetVersion(ctx, "carol", User{Name: "carol", Email: "gone@example.com"}.AppendJSON(nil), 500, time.Hour); err != nil || !stored {
+	if stored, _, err := l2.SetVersion(ctx, "carol", Entry{Value: []byte("gone"), Version: 500, Found: true}, time.Hour); err != nil || !stored {
 		t.Fatal(stored, err)
 	}
-	newest := User{Name: "carol", Email: "newest@example.com"}
 	l2.beforeReplace = func() { // another instance's write, version 500
-		store.mu.Lock()
-		store.next = 500
-		store.mu.Unlock()
-		v, err := store.Update(ctx, newest)
-		if err != nil {
-			t.Error(err)
-		}
-		if stored, _, err := l2.SetVersion(ctx, "carol", newest.AppendJSON(nil), v, time.Hour); err != nil || !stored {
+		src.setLatest(499)
+		v := src.write("carol", "newest")
+		if stored, _, err := l2.SetVersion(ctx, "carol", Entry{Value: []byte("newest"), Version: v, Found: true}, time.Hour); err != nil || !stored {
 			t.Errorf("the other write's SetVersion = %v, %v; want stored", stored, err)
 		}
 	}
-	if _, err := c.Update(ctx, User{Name: "carol", Email: "first@example.com"}); err != nil {
-		t.Fatal(err)
-	}
-	if v, _, _ := l2.mapTier.Get(ctx, "carol"); !bytes.Equal(v, newest.AppendJSON(nil)) {
-		t.Fatalf("L2 holds %s; want the store's newest, %s", v, newest.AppendJSON(nil))
+	c.Publish(ctx, "carol", []byte("first"), src.write("carol", "first"))
+	if e, _ := l2.entry("carol"); string(e.Value) != "newest" {
+		t.Fatalf("L2 holds %s; want the store's newest", e.Value)
 	}
 	if got := c.Stats().L2Rejected; got != 1 {
 		t.Errorf("L2Rejected = %d; want 1", got)
@@ -435,7 +504,7 @@ type keyFailingShared struct {
 	failuresAtLastLand int
 }
 
-func (k *keyFailingShared) SetVersion(ctx context.Context, key string, val []byte, version uint64, ttl time.Duration) (bool, uint64, error) {
+func (k *keyFailingShared) SetVersion(ctx context.Context, key string, e Entry, ttl time.Duration) (bool, uint64, error) {
 	if k.flakyShared.down.Load() {
 		return false, 0, ErrUnavailable
 	}
@@ -448,7 +517,7 @@ func (k *keyFailingShared) SetVersion(ctx context.Context, key string, val []byt
 	if k.pending--; k.pending == 0 {
 		k.failuresAtLastLand = k.failures
 	}
-	return k.flakyShared.SetVersion(ctx, key, val, version, ttl)
+	return k.flakyShared.SetVersion(ctx, key, e, ttl)
 }
 
 // Keys that L2 keeps refusing do not hold back the retries of the others:
@@ -458,27 +527,24 @@ func (k *keyFailingShared) SetVersion(ctx context.Context, key string, val []byt
 // needs dozens of passes.)
 func TestOutboxRetriesPastAFailingKey(t *testing.T) {
 	ctx := context.Background()
-	flaky := &flakyShared{mapTier: *newMapTier(), versions: map[string]uint64{}}
+	flaky := newFlakyShared()
 	l2 := &keyFailingShared{flakyShared: flaky, failing: map[string]bool{}}
-	users := map[string]User{}
-	var names []string
+	src := newSource()
+	var keys []string
 	for i := range 110 {
-		n := fmt.Sprintf("u%03d", i)
-		names = append(names, n)
-		users[n] = User{Name: n, Email: "old@example.com", Version: uint64(i + 1)}
+		k := fmt.Sprintf("u%03d", i)
+		keys = append(keys, k)
+		src.write(k, "old")
 		if i < 10 {
-			l2.failing[n] = true
+			l2.failing[k] = true
 		}
 	}
-	l2.pending = len(names) - len(l2.failing)
-	store := &versionedStore{users: users, next: uint64(len(names) + 1)}
-	c, _ := newCache(t, Config{Store: store, Shared: l2, RetryInterval: 20 * time.Millisecond})
+	l2.pending = len(keys) - len(l2.failing)
+	c, _ := newCache(t, Config{Loader: src, L2: l2, RetryInterval: 20 * time.Millisecond})
 
 	flaky.down.Store(true)
-	for _, n := range names {
-		if _, err := c.Update(ctx, User{Name: n, Email: "new@example.com"}); err != nil {
-			t.Fatal(err)
-		}
+	for _, k := range keys {
+		c.Publish(ctx, k, []byte("new"), src.write(k, "new"))
 	}
 	flaky.down.Store(false)
 	deadline := time.Now().Add(10 * time.Second)
@@ -494,9 +560,9 @@ func TestOutboxRetriesPastAFailingKey(t *testing.T) {
 	if failures > 2*len(l2.failing) {
 		t.Errorf("the failing keys failed %d times before the last other key landed; want at most %d (two passes)", failures, 2*len(l2.failing))
 	}
-	for _, n := range names[len(l2.failing):] {
-		if v, _, _ := flaky.mapTier.Get(ctx, n); !strings.Contains(string(v), "new@example.com") {
-			t.Fatalf("L2 holds %s for %s; want the new email", v, n)
+	for _, k := range keys[len(l2.failing):] {
+		if e, _ := flaky.entry(k); string(e.Value) != "new" {
+			t.Fatalf("L2 holds %s for %s; want the new value", e.Value, k)
 		}
 	}
 }

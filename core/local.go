@@ -16,7 +16,7 @@ const stripes = 4096
 
 // Entry kinds, the first byte of an L1 value.
 const (
-	kindUser     = 'u'
+	kindValue    = 'v'
 	kindNotFound = 'n'
 	headerLen    = 1 + 8 // kind, epoch
 )
@@ -65,7 +65,7 @@ func NewLocal(tier Tier) *Local {
 
 var background = context.Background()
 
-// Get returns the rendered user (found) or a negative entry (found=false)
+// Get returns the value (found) or a negative entry (found=false)
 // stored under key. ok is false on a miss, including an entry from an older
 // epoch. It does not allocate.
 func (l *Local) Get(key string) (body []byte, found, ok bool) {
@@ -79,7 +79,7 @@ func (l *Local) Get(key string) (body []byte, found, ok bool) {
 	if binary.LittleEndian.Uint64(v[1:headerLen]) != l.epoch.Load() {
 		return nil, false, false
 	}
-	return v[headerLen:], v[0] == kindUser, true
+	return v[headerLen:], v[0] == kindValue, true
 }
 
 // Ticket is the guard state taken before a fill reads its value.
@@ -108,20 +108,20 @@ func (l *Local) stripe(key string) *stripe {
 	return &l.stripes[maphash.String(l.seed, key)%stripes]
 }
 
-// Fill stores body (found) or a negative entry (found=false) under key for
+// Fill stores val (found) or a negative entry (found=false) under key for
 // ttl, unless key was invalidated since t was taken. It reports whether it
 // stored the entry.
-func (l *Local) Fill(key string, t Ticket, body []byte, found bool, ttl time.Duration) bool {
+func (l *Local) Fill(key string, t Ticket, val []byte, found bool, ttl time.Duration) bool {
 	if l.tier == nil {
 		return false
 	}
-	v := make([]byte, headerLen, headerLen+len(body))
+	v := make([]byte, headerLen, headerLen+len(val))
 	v[0] = kindNotFound
 	if found {
-		v[0] = kindUser
+		v[0] = kindValue
 	}
 	binary.LittleEndian.PutUint64(v[1:], t.epoch)
-	v = append(v, body...)
+	v = append(v, val...)
 
 	s := l.stripe(key)
 	s.mu.Lock()

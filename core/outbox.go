@@ -12,7 +12,7 @@ import (
 // takes them, so that other instances do not serve the replaced value for a
 // whole TTL. A retry reloads the key from the store and writes what it finds
 // with its version: it never replays an old value, so it cannot bring back a
-// user deleted meanwhile, and the order of retries does not matter.
+// value deleted meanwhile, and the order of retries does not matter.
 //
 // While a key is in the outbox, this process reads it from the store,
 // bypassing L2, which may still hold the replaced value (read-your-writes).

@@ -10,7 +10,7 @@ import (
 // reports that writes it acknowledged may be lost (LossReporter). Only the
 // keys are kept: a republish writes what the store holds, with its
 // version, so it can neither replay an old value nor bring back a deleted
-// user.
+// value.
 //
 // Keys live in a map (key → number of its last write) and, in write
 // order, in a queue that pruning pops from the front; a queue entry whose

@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -109,72 +108,53 @@ func TestRecentIsBounded(t *testing.T) {
 type lossShared struct {
 	*flakyShared
 	report func()
+	wmu    sync.Mutex
 	writes map[string]int // SetVersion calls per key
 }
 
 func (l *lossShared) OnLoss(f func()) { l.report = f }
 
-func (l *lossShared) SetVersion(ctx context.Context, key string, val []byte, version uint64, ttl time.Duration) (bool, uint64, error) {
-	l.mu.Lock()
+func (l *lossShared) SetVersion(ctx context.Context, key string, e Entry, ttl time.Duration) (bool, uint64, error) {
+	l.wmu.Lock()
 	l.writes[key]++
-	l.mu.Unlock()
-	return l.flakyShared.SetVersion(ctx, key, val, version, ttl)
+	l.wmu.Unlock()
+	return l.flakyShared.SetVersion(ctx, key, e, ttl)
 }
 
 func (l *lossShared) writesOf(key string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
 	return l.writes[key]
 }
 
-func (s *versionedStore) Delete(_ context.Context, name string) (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.users[name]; !ok {
-		return 0, ErrNotFound
-	}
-	delete(s.users, name)
-	v := s.next
-	s.next++
-	return v, nil
-}
-
 // On a loss report, the keys written within LossWindow are republished
-// from the store, older ones are not, and a user deleted since its last
+// from the store, older ones are not, and a key deleted since its last
 // write stays deleted: the republish writes the store's state.
 func TestLossReportRepublishesRecentWrites(t *testing.T) {
 	ctx := context.Background()
-	l2 := &lossShared{flakyShared: &flakyShared{mapTier: *newMapTier(), versions: map[string]uint64{}}, writes: map[string]int{}}
-	store := &versionedStore{users: map[string]User{}, next: 1}
-	for _, n := range []string{"old", "new", "gone"} {
-		store.users[n] = User{Name: n, Email: "0@example.com"}
-	}
-	c, _ := newCache(t, Config{Store: store, Shared: l2, RetryInterval: time.Millisecond, LossWindow: 10 * time.Second})
+	l2 := &lossShared{flakyShared: newFlakyShared(), writes: map[string]int{}}
+	src := newSource("old", "0", "new", "0", "gone", "0")
+	c, _ := newCache(t, Config{Loader: src, L2: l2, RetryInterval: time.Millisecond, LossWindow: 10 * time.Second})
 	if l2.report == nil {
 		t.Fatal("New did not register with the LossReporter")
 	}
 	clk := &clock{t: time.Unix(1000, 0)}
 	c.recent.now = clk.now
 
-	for _, n := range []string{"old", "new", "gone"} {
-		if _, err := c.Update(ctx, User{Name: n, Email: "1@example.com"}); err != nil {
-			t.Fatal(err)
-		}
-		if n == "old" {
+	for _, k := range []string{"old", "new", "gone"} {
+		c.Publish(ctx, k, []byte("1"), src.write(k, "1"))
+		if k == "old" {
 			clk.advance(11 * time.Second) // old's write leaves the window
 		}
 	}
-	if err := c.Delete(ctx, "gone"); err != nil {
-		t.Fatal(err)
-	}
+	c.PublishNotFound(ctx, "gone", src.del("gone"))
 	// L2 loses everything, as a promoted replica that received nothing.
 	l2.mu.Lock()
 	clear(l2.m)
-	clear(l2.versions)
 	l2.mu.Unlock()
 	before := map[string]int{}
-	for _, n := range []string{"old", "new", "gone"} {
-		before[n] = l2.writesOf(n)
+	for _, k := range []string{"old", "new", "gone"} {
+		before[k] = l2.writesOf(k)
 	}
 
 	l2.report()
@@ -184,11 +164,11 @@ func TestLossReportRepublishesRecentWrites(t *testing.T) {
 	if got := l2.writesOf("old"); got != before["old"] {
 		t.Errorf("old, written before the window, was republished %d times; want 0", got-before["old"])
 	}
-	if v, _, _ := l2.mapTier.Get(ctx, "new"); !strings.Contains(string(v), "1@example.com") {
-		t.Errorf("L2 holds %q for new; want its last write", v)
+	if e, _ := l2.entry("new"); string(e.Value) != "1" {
+		t.Errorf("L2 holds %q for new; want its last write", e.Value)
 	}
-	if v, _, _ := l2.mapTier.Get(ctx, "gone"); string(v) != string(Tombstone) {
-		t.Errorf("L2 holds %q for gone; want the delete's tombstone", v)
+	if e, ok := l2.entry("gone"); !ok || e.Found {
+		t.Errorf("L2 holds %+v for gone; want the delete's not-found entry", e)
 	}
 
 	// A republish does not keep a key in the window: once the window

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tiercache/tiercache/core"
+	"github.com/tiercache/tiercache/users"
 	"github.com/valyala/fasthttp"
 )
 
@@ -21,7 +22,7 @@ import (
 func newHotServer(tb testing.TB, tier core.Tier) *Server {
 	tb.Helper()
 	cache, _ := newCache(tb, envConfig{tier: tier})
-	if _, err := cache.Create(context.Background(), core.User{Name: "kiran", Email: "kiran@example.com"}); err != nil {
+	if _, err := cache.Create(context.Background(), users.User{Name: "kiran", Email: "kiran@example.com"}); err != nil {
 		tb.Fatal(err)
 	}
 	s := New(cache, Config{Logger: slog.New(slog.DiscardHandler)})

@@ -6,7 +6,7 @@ import (
 	"net/mail"
 	"unicode/utf8"
 
-	"github.com/tiercache/tiercache/core"
+	"github.com/tiercache/tiercache/users"
 )
 
 // The 400 messages of docs/api.md; an unknown key gets "Unknown field '<key>'.".
@@ -105,7 +105,7 @@ func isToken(b []byte) bool {
 //  7. invalid email.
 //
 // Keys match exactly: "USERNAME" is an unknown field.
-func parseUser(body []byte, name string) (core.User, string) {
+func parseUser(body []byte, name string) (users.User, string) {
 	update := name != ""
 	missingFirst := msgMissingUsername
 	if update {
@@ -113,17 +113,17 @@ func parseUser(body []byte, name string) (core.User, string) {
 	}
 	body = bytes.TrimPrefix(body, utf8BOM)
 	if !json.Valid(body) || !isUTF8JSON(body) {
-		return core.User{}, msgMalformed
+		return users.User{}, msgMalformed
 	}
 	if b := bytes.TrimLeft(body, " \t\r\n"); b[0] != '{' {
-		return core.User{}, missingFirst
+		return users.User{}, missingFirst
 	}
 
 	// body is one valid object, so the decoder below cannot fail; it is
 	// checked anyway, since a parser bug must not become a 500.
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if _, err := dec.Token(); err != nil {
-		return core.User{}, msgMalformed
+		return users.User{}, msgMalformed
 	}
 	var (
 		seen             = make(map[string]struct{}, 2)
@@ -135,14 +135,14 @@ func parseUser(body []byte, name string) (core.User, string) {
 		tok, err := dec.Token()
 		key, ok := tok.(string)
 		if err != nil || !ok {
-			return core.User{}, msgMalformed
+			return users.User{}, msgMalformed
 		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return core.User{}, msgMalformed
+			return users.User{}, msgMalformed
 		}
 		if _, dup := seen[key]; dup {
-			return core.User{}, msgMalformed
+			return users.User{}, msgMalformed
 		}
 		seen[key] = struct{}{}
 		switch key {
@@ -158,18 +158,18 @@ func parseUser(body []byte, name string) (core.User, string) {
 	}
 	switch {
 	case hasUnknown:
-		return core.User{}, "Unknown field '" + unknown + "'."
+		return users.User{}, "Unknown field '" + unknown + "'."
 	case nameRaw == nil && !update:
-		return core.User{}, msgMissingUsername
+		return users.User{}, msgMissingUsername
 	case mailRaw == nil:
-		return core.User{}, msgMissingEmail
+		return users.User{}, msgMissingEmail
 	}
 
-	var u core.User
+	var u users.User
 	if nameRaw != nil {
 		n, ok := jsonString(nameRaw)
 		if !ok || !validName(n) || update && n != name {
-			return core.User{}, msgInvalidUsername
+			return users.User{}, msgInvalidUsername
 		}
 		u.Name = n
 	}
@@ -178,7 +178,7 @@ func parseUser(body []byte, name string) (core.User, string) {
 	}
 	e, ok := jsonString(mailRaw)
 	if !ok || !validEmail(e) {
-		return core.User{}, msgInvalidEmail
+		return users.User{}, msgInvalidEmail
 	}
 	u.Email = e
 	return u, ""

@@ -10,21 +10,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tiercache/tiercache/backends/memory"
 	"github.com/tiercache/tiercache/backends/ristretto"
 	"github.com/tiercache/tiercache/core"
+	"github.com/tiercache/tiercache/users"
+	"github.com/tiercache/tiercache/users/memory"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 )
 
-// fakeStore is a core.Store whose methods are those of Store, except where
+// fakeStore is a users.Store whose methods are those of Store, except where
 // a Func field is set.
 type fakeStore struct {
-	core.Store
-	CreateFunc func(ctx context.Context, u core.User) (uint64, error)
+	users.Store
+	CreateFunc func(ctx context.Context, u users.User) (uint64, error)
 }
 
-func (f *fakeStore) Create(ctx context.Context, u core.User) (uint64, error) {
+func (f *fakeStore) Create(ctx context.Context, u users.User) (uint64, error) {
 	if f.CreateFunc != nil {
 		return f.CreateFunc(ctx, u)
 	}
@@ -35,53 +36,53 @@ func (f *fakeStore) Create(ctx context.Context, u core.User) (uint64, error) {
 // sends no invalidations; the real coherence tests run against Redis.
 type fakeShared struct {
 	mu         sync.Mutex
-	m          map[string][]byte
-	versions   map[string]uint64
+	m          map[string]core.Entry
 	StatusFunc func() string
 }
 
 var _ core.Shared = (*fakeShared)(nil)
 
 func newFakeShared() *fakeShared {
-	return &fakeShared{m: make(map[string][]byte), versions: make(map[string]uint64)}
+	return &fakeShared{m: make(map[string]core.Entry)}
 }
 
+// Get answers a value; a "not found" marker is a miss.
 func (f *fakeShared) Get(_ context.Context, key string) ([]byte, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	v, ok := f.m[key]
-	return v, ok, nil
+	e := f.m[key]
+	return e.Value, e.Found, nil
 }
 
 func (f *fakeShared) Set(_ context.Context, key string, val []byte, _ time.Duration) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.m[strings.Clone(key)] = bytes.Clone(val)
-	f.versions[strings.Clone(key)] = 0
+	f.m[strings.Clone(key)] = core.Entry{Value: bytes.Clone(val), Found: true}
 	return nil
 }
 
-// SetVersion stores val unless key holds a higher version or this value.
-func (f *fakeShared) SetVersion(_ context.Context, key string, val []byte, version uint64, _ time.Duration) (bool, uint64, error) {
+// SetVersion stores e unless key holds a higher version or this entry.
+func (f *fakeShared) SetVersion(_ context.Context, key string, e core.Entry, _ time.Duration) (bool, uint64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if cur, ok := f.m[key]; ok && (f.versions[key] > version || f.versions[key] == version && bytes.Equal(cur, val)) {
-		return false, f.versions[key], nil
+	if cur, ok := f.m[key]; ok && (cur.Version > e.Version ||
+		cur.Version == e.Version && cur.Found == e.Found && bytes.Equal(cur.Value, e.Value)) {
+		return false, cur.Version, nil
 	}
-	f.m[strings.Clone(key)] = bytes.Clone(val)
-	f.versions[strings.Clone(key)] = version
+	e.Value = bytes.Clone(e.Value)
+	f.m[strings.Clone(key)] = e
 	return true, 0, nil
 }
 
-// Replace stores val if key holds version held.
-func (f *fakeShared) Replace(_ context.Context, key string, val []byte, version, held uint64, _ time.Duration) (bool, error) {
+// Replace stores e if key holds version held.
+func (f *fakeShared) Replace(_ context.Context, key string, e core.Entry, held uint64, _ time.Duration) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if _, ok := f.m[key]; !ok || f.versions[key] != held {
+	if cur, ok := f.m[key]; !ok || cur.Version != held {
 		return false, nil
 	}
-	f.m[key] = bytes.Clone(val)
-	f.versions[key] = version
+	e.Value = bytes.Clone(e.Value)
+	f.m[key] = e
 	return true, nil
 }
 
@@ -91,6 +92,8 @@ func (f *fakeShared) Del(_ context.Context, key string) error {
 	delete(f.m, key)
 	return nil
 }
+
+func (f *fakeShared) Subscribe(core.Invalidator) {}
 
 func (f *fakeShared) Status() string {
 	if f.StatusFunc != nil {
@@ -120,7 +123,7 @@ func (l *logBuf) String() string {
 // env is one server under test with its own cache, store and logs.
 type env struct {
 	mem    *memory.Store
-	cache  *core.Cache
+	cache  *users.Cache
 	srv    *Server
 	ln     *fasthttputil.InmemoryListener
 	client *fasthttp.Client
@@ -129,13 +132,13 @@ type env struct {
 
 // envConfig varies an env; the zero value is L1 (ristretto) + memory store.
 type envConfig struct {
-	store  func(*memory.Store) core.Store // wraps the memory store
+	store  func(*memory.Store) users.Store // wraps the memory store
 	shared core.Shared
 	tier   core.Tier // the L1 tier; a ristretto Tier when nil
 }
 
 // newCache returns a Cache over a ristretto L1 and the memory store.
-func newCache(tb testing.TB, cfg envConfig) (*core.Cache, *memory.Store) {
+func newCache(tb testing.TB, cfg envConfig) (*users.Cache, *memory.Store) {
 	tb.Helper()
 	tier := cfg.tier
 	if tier == nil {
@@ -147,14 +150,13 @@ func newCache(tb testing.TB, cfg envConfig) (*core.Cache, *memory.Store) {
 		tier = rt
 	}
 	mem := memory.New()
-	var store core.Store = mem
+	var store users.Store = mem
 	if cfg.store != nil {
 		store = cfg.store(mem)
 	}
-	cache, err := core.New(core.Config{
-		Store:  store,
-		Local:  core.NewLocal(tier),
-		Shared: cfg.shared,
+	cache, err := users.NewCache(store, core.Config{
+		L1:     tier,
+		L2:     cfg.shared,
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {

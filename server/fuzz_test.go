@@ -8,7 +8,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/tiercache/tiercache/core"
+	"github.com/tiercache/tiercache/users"
 	"github.com/valyala/fasthttp"
 )
 
@@ -66,7 +66,7 @@ func FuzzParseBody(f *testing.F) {
 			}
 			return
 		}
-		if u != (core.User{}) {
+		if u != (users.User{}) {
 			t.Errorf("parseUser(%q) = %+v with message %q; want no user", body, u, msg)
 		}
 		unknown := strings.HasPrefix(msg, "Unknown field '") && strings.HasSuffix(msg, "'.")
@@ -77,7 +77,7 @@ func FuzzParseBody(f *testing.F) {
 			t.Fatalf("parseUser(%q) = message %q; want valid UTF-8", body, msg)
 		}
 		var back string
-		if err := json.Unmarshal(core.AppendJSONString(nil, msg), &back); err != nil || back != msg {
+		if err := json.Unmarshal(users.AppendJSONString(nil, msg), &back); err != nil || back != msg {
 			t.Fatalf("message %q renders as %q (err %v); want it back", msg, back, err)
 		}
 	})

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tiercache/tiercache/core"
+	"github.com/tiercache/tiercache/users"
 	"github.com/valyala/fasthttp"
 )
 
@@ -43,10 +43,10 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Server answers the routes of docs/api.md from a core.Cache. It is safe for
+// Server answers the routes of docs/api.md from a users.Cache. It is safe for
 // concurrent use.
 type Server struct {
-	cache *core.Cache
+	cache *users.Cache
 	log   *slog.Logger
 	srv   *fasthttp.Server
 	conns *connTracker
@@ -54,7 +54,7 @@ type Server struct {
 
 // New returns a Server over cache. Zero or negative durations in cfg take
 // their defaults. It panics if cache is nil.
-func New(cache *core.Cache, cfg Config) *Server {
+func New(cache *users.Cache, cfg Config) *Server {
 	if cache == nil {
 		panic("server: nil cache")
 	}
@@ -217,7 +217,7 @@ func (s *Server) ready(ctx *fasthttp.RequestCtx) {
 		tail = `,"status":"unready","store":"unavailable"}` + "\n"
 	}
 	var buf [64]byte
-	ctx.Response.AppendBody(core.AppendJSONString(append(buf[:0], `{"redis":`...), l2))
+	ctx.Response.AppendBody(users.AppendJSONString(append(buf[:0], `{"redis":`...), l2))
 	ctx.Response.AppendBodyString(tail)
 }
 
@@ -275,7 +275,7 @@ func writeError(ctx *fasthttp.RequestCtx, status int, msg string) {
 	ctx.SetStatusCode(status)
 	var buf [128]byte
 	b := append(buf[:0], `{"error":`...)
-	b = core.AppendJSONString(b, msg)
+	b = users.AppendJSONString(b, msg)
 	b = append(b, "}\n"...)
 	ctx.Response.AppendBody(b)
 }

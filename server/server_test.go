@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tiercache/tiercache/backends/memory"
-	"github.com/tiercache/tiercache/core"
+	"github.com/tiercache/tiercache/users"
+	"github.com/tiercache/tiercache/users/memory"
 	"github.com/valyala/fasthttp"
 )
 
@@ -133,13 +133,13 @@ func TestSpec(t *testing.T) {
 	email255 := "e" + email254
 	exactLimit := kiranReq + strings.Repeat(" ", maxBodySize-len(kiranReq))
 
-	failingCreate := envConfig{store: func(m *memory.Store) core.Store {
-		return &fakeStore{Store: m, CreateFunc: func(context.Context, core.User) (uint64, error) {
+	failingCreate := envConfig{store: func(m *memory.Store) users.Store {
+		return &fakeStore{Store: m, CreateFunc: func(context.Context, users.User) (uint64, error) {
 			return 0, errors.New("disk on fire")
 		}}
 	}}
-	panickingCreate := envConfig{store: func(m *memory.Store) core.Store {
-		return &fakeStore{Store: m, CreateFunc: func(context.Context, core.User) (uint64, error) {
+	panickingCreate := envConfig{store: func(m *memory.Store) users.Store {
+		return &fakeStore{Store: m, CreateFunc: func(context.Context, users.User) (uint64, error) {
 			panic("boom in store")
 		}}
 	}}

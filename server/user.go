@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/tiercache/tiercache/core"
+	"github.com/tiercache/tiercache/users"
 	"github.com/valyala/fasthttp"
 )
 
@@ -65,7 +66,7 @@ func (s *Server) getUser(ctx *fasthttp.RequestCtx, raw []byte) {
 		if res.Source == core.SourceStore {
 			tail = "' retrieved from store.\"}\n"
 		}
-		writeUser(ctx, res.Body, name, tail)
+		writeUser(ctx, res.Value, name, tail)
 	case errors.Is(err, core.ErrNotFound):
 		writeError(ctx, fasthttp.StatusNotFound, "User not found.")
 	default:
@@ -99,7 +100,7 @@ func (s *Server) register(ctx *fasthttp.RequestCtx) {
 		ctx.SetStatusCode(fasthttp.StatusCreated)
 		ctx.Response.Header.SetCanonical(hdrLocation, []byte(userPrefix+u.Name))
 		writeUser(ctx, body, u.Name, "' registered successfully.\"}\n")
-	case errors.Is(err, core.ErrExists):
+	case errors.Is(err, users.ErrExists):
 		writeError(ctx, fasthttp.StatusConflict, "User '"+u.Name+"' already exists.")
 	default:
 		// No user name: it comes from the body, and logs carry no body bytes.
@@ -143,15 +144,15 @@ func (s *Server) deleteUser(ctx *fasthttp.RequestCtx, name string) {
 // parseRequest checks the Content-Type and parses the body of a register
 // (name == "") or an update; on failure it writes the 415 or 400 answer and
 // returns false.
-func parseRequest(ctx *fasthttp.RequestCtx, name string) (core.User, bool) {
+func parseRequest(ctx *fasthttp.RequestCtx, name string) (users.User, bool) {
 	if !isJSONContentType(ctx.Request.Header.ContentType()) {
 		writeError(ctx, fasthttp.StatusUnsupportedMediaType, "Content-Type must be application/json.")
-		return core.User{}, false
+		return users.User{}, false
 	}
 	u, msg := parseUser(ctx.PostBody(), name)
 	if msg != "" {
 		writeError(ctx, fasthttp.StatusBadRequest, msg)
-		return core.User{}, false
+		return users.User{}, false
 	}
 	return u, true
 }

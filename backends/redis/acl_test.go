@@ -25,12 +25,13 @@ func TestREADMEACL(t *testing.T) {
 	url := "redis://tiercache:s3cretacl@" + strings.TrimPrefix(srv.URL(), "redis://")
 	newACLTier := func(t *testing.T, inv core.Invalidator) *redis.Tier {
 		tier, err := redis.New(redis.Config{
-			URL: url, Invalidator: inv, Timeout: time.Second,
+			URL: url, Timeout: time.Second,
 			Prefix: fmt.Sprintf("tiercache:user:acl%d:", prefixes.Add(1)),
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
+		tier.Subscribe(inv)
 		t.Cleanup(tier.Close)
 		return tier
 	}

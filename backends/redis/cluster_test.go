@@ -6,16 +6,18 @@ package redis_test
 import (
 	"errors"
 	"fmt"
-	"github.com/tiercache/tiercache/internal/syncbuf"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/tiercache/tiercache/backends/memory"
+	"github.com/tiercache/tiercache/internal/syncbuf"
+	"github.com/tiercache/tiercache/users"
+
 	"github.com/tiercache/tiercache/backends/redis"
 	"github.com/tiercache/tiercache/core"
 	"github.com/tiercache/tiercache/internal/redistest"
+	"github.com/tiercache/tiercache/users/memory"
 )
 
 // logBuffer is the log sink of a tier that tests read.
@@ -42,12 +44,13 @@ func TestOneSeedFindsTheCluster(t *testing.T) {
 		t.Run(strings.TrimPrefix(seed, "redis://"), func(t *testing.T) {
 			prefix := fmt.Sprintf("seed%d:", prefixes.Add(1))
 			var ra recorder
-			a, err := redis.New(redis.Config{URL: seed, Prefix: prefix, Invalidator: &ra, Timeout: time.Second})
+			a, err := redis.New(redis.Config{URL: seed, Prefix: prefix, Timeout: time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
+			a.Subscribe(&ra)
 			defer a.Close()
-			b, err := redis.New(redis.Config{URL: seed, Prefix: prefix, Invalidator: &recorder{}, Timeout: time.Second})
+			b, err := redis.New(redis.Config{URL: seed, Prefix: prefix, Timeout: time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,8 +94,7 @@ func TestClusterDownAtStart(t *testing.T) {
 	c.Stop()
 	var tiers []*redis.Tier
 	for _, url := range []string{c.URL(), c.URLAll()} {
-		tier, err := redis.New(redis.Config{URL: url, Prefix: "down:", Invalidator: &recorder{},
-			Timeout: time.Second, ProbeInterval: 100 * time.Millisecond})
+		tier, err := redis.New(redis.Config{URL: url, Prefix: "down:", Timeout: time.Second, ProbeInterval: 100 * time.Millisecond})
 		if err != nil {
 			t.Fatalf("New(%s) with every node down: %v; want a degraded tier", url, err)
 		}
@@ -106,10 +108,10 @@ func TestClusterDownAtStart(t *testing.T) {
 		if err := tier.Set(ctx, "k", []byte("v"), time.Minute); !errors.Is(err, core.ErrUnavailable) {
 			t.Fatalf("Set with every node down: %v; want core.ErrUnavailable", err)
 		}
-		if _, _, err := tier.SetVersion(ctx, "k", []byte("v"), 1, time.Minute); !errors.Is(err, core.ErrUnavailable) {
+		if _, _, err := tier.SetVersion(ctx, "k", core.Entry{Value: []byte("v"), Version: 1, Found: true}, time.Minute); !errors.Is(err, core.ErrUnavailable) {
 			t.Fatalf("SetVersion with every node down: %v; want core.ErrUnavailable", err)
 		}
-		if _, err := tier.Replace(ctx, "k", []byte("v"), 2, 1, time.Minute); !errors.Is(err, core.ErrUnavailable) {
+		if _, err := tier.Replace(ctx, "k", core.Entry{Value: []byte("v"), Version: 2, Found: true}, 1, time.Minute); !errors.Is(err, core.ErrUnavailable) {
 			t.Fatalf("Replace with every node down: %v; want core.ErrUnavailable", err)
 		}
 		if err := tier.Del(ctx, "k"); !errors.Is(err, core.ErrUnavailable) {
@@ -180,7 +182,7 @@ func TestNoPermission(t *testing.T) {
 	var logs logBuffer
 	a := newInstanceL2(t, redis.Config{URL: limited.URL(), Prefix: "acl:", Logger: logs.logger()}, store, core.Config{})
 	b := newInstance(t, srv, store, "acl:")
-	if _, err := b.cache.Create(ctx, core.User{Name: "hot", Email: "old@example.com"}); err != nil {
+	if _, err := b.cache.Create(ctx, users.User{Name: "hot", Email: "old@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	b.settle(t, "hot", "old@example.com")
@@ -192,7 +194,7 @@ func TestNoPermission(t *testing.T) {
 	if got := a.l2.Status(); got != "degraded" {
 		t.Errorf("Status after a refused read = %s; want degraded", got)
 	}
-	if _, err := a.cache.Update(ctx, core.User{Name: "hot", Email: "new@example.com"}); err != nil {
+	if _, err := a.cache.Update(ctx, users.User{Name: "hot", Email: "new@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	checkRefused(t, a, &logs, "NOPERM")
@@ -224,7 +226,7 @@ func TestReadOnlyReplica(t *testing.T) {
 	store := memory.New()
 	var logs logBuffer
 	a := newInstanceL2(t, redis.Config{URL: replica.URL(), Prefix: "ro:", Logger: logs.logger()}, store, core.Config{})
-	if _, err := a.cache.Create(ctx, core.User{Name: "hot", Email: "new@example.com"}); err != nil {
+	if _, err := a.cache.Create(ctx, users.User{Name: "hot", Email: "new@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	checkRefused(t, a, &logs, "READONLY")
@@ -268,7 +270,7 @@ func TestMovedIsRefused(t *testing.T) {
 	var logs logBuffer
 	prefix := offSeed(t, c, "moved", "hot")
 	a := newInstanceL2(t, redis.Config{URL: url, Prefix: prefix, Logger: logs.logger()}, memory.New(), core.Config{})
-	if _, err := a.cache.Create(ctx, core.User{Name: "hot", Email: "new@example.com"}); err != nil {
+	if _, err := a.cache.Create(ctx, users.User{Name: "hot", Email: "new@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	checkRefused(t, a, &logs, "MOVED")

@@ -12,18 +12,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tiercache/tiercache/backends/memory"
 	"github.com/tiercache/tiercache/backends/redis"
 	"github.com/tiercache/tiercache/backends/ristretto"
 	"github.com/tiercache/tiercache/core"
 	"github.com/tiercache/tiercache/internal/redistest"
+	"github.com/tiercache/tiercache/users"
+	"github.com/tiercache/tiercache/users/memory"
 )
 
 // instance is one tiercache process: L1, L2 client and cache.
 type instance struct {
-	local *core.Local
 	l2    *redis.Tier
-	cache *core.Cache
+	cache *users.Cache
 	// flushes counts the tier's Invalidate(nil) calls: L1 dropped whole.
 	flushes *flushCounter
 }
@@ -35,6 +35,17 @@ type flushCounter struct {
 	n atomic.Int64
 }
 
+// countingShared subscribes a flushCounter around the Cache's L1.
+type countingShared struct {
+	*redis.Tier
+	flushes *flushCounter
+}
+
+func (c countingShared) Subscribe(inv core.Invalidator) {
+	c.flushes.Invalidator = inv
+	c.Tier.Subscribe(c.flushes)
+}
+
 func (f *flushCounter) Invalidate(keys []string) {
 	if keys == nil {
 		f.n.Add(1)
@@ -42,7 +53,7 @@ func (f *flushCounter) Invalidate(keys []string) {
 	f.Invalidator.Invalidate(keys)
 }
 
-func newInstance(t *testing.T, srv redisServer, store core.Store, prefix string) *instance {
+func newInstance(t *testing.T, srv redisServer, store users.Store, prefix string) *instance {
 	t.Helper()
 	return newInstanceWith(t, srv, store, prefix, core.Config{})
 }
@@ -64,22 +75,19 @@ func twoInstancesOn(t *testing.T, srv redisServer, prefix string) (*instance, *i
 }
 
 // newInstanceWith is newInstance with cfg's TTLs and intervals.
-func newInstanceWith(t *testing.T, srv redisServer, store core.Store, prefix string, cfg core.Config) *instance {
+func newInstanceWith(t *testing.T, srv redisServer, store users.Store, prefix string, cfg core.Config) *instance {
 	t.Helper()
 	return newInstanceL2(t, redis.Config{URL: srv.URL(), Prefix: prefix}, store, cfg)
 }
 
 // newInstanceL2 is newInstanceWith with l2's URL, Prefix and Logger.
-func newInstanceL2(t *testing.T, l2cfg redis.Config, store core.Store, cfg core.Config) *instance {
+func newInstanceL2(t *testing.T, l2cfg redis.Config, store users.Store, cfg core.Config) *instance {
 	t.Helper()
 	l1, err := ristretto.New(ristretto.Config{MaxBytes: 8 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(l1.Close)
-	local := core.NewLocal(l1)
-	flushes := &flushCounter{Invalidator: local}
-	l2cfg.Invalidator = flushes
 	// 200ms: generous for -race on 2 cores, short enough for the outage tests.
 	l2cfg.Timeout = 200 * time.Millisecond
 	l2, err := redis.New(l2cfg)
@@ -87,13 +95,14 @@ func newInstanceL2(t *testing.T, l2cfg redis.Config, store core.Store, cfg core.
 		t.Fatal(err)
 	}
 	t.Cleanup(l2.Close)
-	cfg.Store, cfg.Local, cfg.Shared = store, local, l2
-	cache, err := core.New(cfg)
+	flushes := &flushCounter{}
+	cfg.L1, cfg.L2 = l1, countingShared{Tier: l2, flushes: flushes}
+	cache, err := users.NewCache(store, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cache.Close)
-	return &instance{local: local, l2: l2, cache: cache, flushes: flushes}
+	return &instance{l2: l2, cache: cache, flushes: flushes}
 }
 
 var ctx = context.Background()
@@ -109,7 +118,7 @@ func (in *instance) read(t *testing.T, name string) (string, core.Source) {
 	if err != nil {
 		t.Fatalf("Get(%q): %v", name, err)
 	}
-	return emailOf(t, r.Body), r.Source
+	return emailOf(t, r.Value), r.Source
 }
 
 func emailOf(t *testing.T, body []byte) string {
@@ -169,7 +178,7 @@ func twoInstancesStayCoherent(t *testing.T, a, b *instance, name string) {
 	for _, in := range []*instance{a, b} {
 		in.settle(t, name, "")
 	}
-	if _, err := a.cache.Create(ctx, core.User{Name: name, Email: "kiran@example.com"}); err != nil {
+	if _, err := a.cache.Create(ctx, users.User{Name: name, Email: "kiran@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := a.read(t, name); got != "kiran@example.com" {
@@ -178,7 +187,7 @@ func twoInstancesStayCoherent(t *testing.T, a, b *instance, name string) {
 	b.settle(t, name, "kiran@example.com")
 	a.settle(t, name, "kiran@example.com")
 
-	if _, err := b.cache.Update(ctx, core.User{Name: name, Email: "new@example.com"}); err != nil {
+	if _, err := b.cache.Update(ctx, users.User{Name: name, Email: "new@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := b.read(t, name); got != "new@example.com" {
@@ -205,7 +214,7 @@ func TestReadYourWritesUnderLoad(t *testing.T) {
 }
 
 func readYourWritesUnderLoad(t *testing.T, a, b *instance, hot string) {
-	if _, err := a.cache.Create(ctx, core.User{Name: hot, Email: "0@example.com"}); err != nil {
+	if _, err := a.cache.Create(ctx, users.User{Name: hot, Email: "0@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	stop := make(chan struct{})
@@ -227,7 +236,7 @@ func readYourWritesUnderLoad(t *testing.T, a, b *instance, hot string) {
 	for i := 1; i <= 300; i++ {
 		want := fmt.Sprintf("%d@example.com", i)
 		last = want
-		if _, err := a.cache.Update(ctx, core.User{Name: hot, Email: want}); err != nil {
+		if _, err := a.cache.Update(ctx, users.User{Name: hot, Email: want}); err != nil {
 			t.Fatal(err)
 		}
 		if got, src := a.read(t, hot); got != want {
@@ -252,7 +261,7 @@ func TestFillRaceStress(t *testing.T) {
 }
 
 func fillRaceStress(t *testing.T, a, b *instance, k string) {
-	if _, err := a.cache.Create(ctx, core.User{Name: k, Email: "0@example.com"}); err != nil {
+	if _, err := a.cache.Create(ctx, users.User{Name: k, Email: "0@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	for i := 1; i <= 200; i++ {
@@ -265,7 +274,7 @@ func fillRaceStress(t *testing.T, a, b *instance, k string) {
 			})
 		}
 		want := fmt.Sprintf("%d@example.com", i)
-		if _, err := a.cache.Update(ctx, core.User{Name: k, Email: want}); err != nil {
+		if _, err := a.cache.Update(ctx, users.User{Name: k, Email: want}); err != nil {
 			t.Fatal(err)
 		}
 		wg.Wait()
@@ -309,18 +318,18 @@ func TestLocalFillGuard(t *testing.T) {
 
 // countingStore counts loads and can hold them until released.
 type countingStore struct {
-	core.Store
+	users.Store
 	loads   atomic.Int64
 	release chan struct{}
 }
 
-func (s *countingStore) Get(ctx context.Context, name string) (core.User, error) {
+func (s *countingStore) Get(ctx context.Context, name string) (users.User, error) {
 	s.loads.Add(1)
 	if s.release != nil {
 		select {
 		case <-s.release:
 		case <-ctx.Done():
-			return core.User{}, ctx.Err()
+			return users.User{}, ctx.Err()
 		}
 	}
 	return s.Store.Get(ctx, name)
@@ -331,7 +340,7 @@ func (s *countingStore) Get(ctx context.Context, name string) (core.User, error)
 func TestStampede(t *testing.T) {
 	srv := redistest.Start(t)
 	mem := memory.New()
-	if _, err := mem.Create(ctx, core.User{Name: "hot", Email: "hot@example.com"}); err != nil {
+	if _, err := mem.Create(ctx, users.User{Name: "hot", Email: "hot@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	store := &countingStore{Store: mem, release: make(chan struct{})}
@@ -351,8 +360,8 @@ func TestStampede(t *testing.T) {
 	for range n {
 		wg.Go(func() {
 			r, err := in.cache.Get(ctx, "hot")
-			if err == nil && emailOf(t, r.Body) != "hot@example.com" {
-				err = fmt.Errorf("got %s", r.Body)
+			if err == nil && emailOf(t, r.Value) != "hot@example.com" {
+				err = fmt.Errorf("got %s", r.Value)
 			}
 			errs <- err
 		})
@@ -380,12 +389,12 @@ func TestStampede(t *testing.T) {
 // holdingStore holds an Update of one email after the store committed it,
 // so that its publish reaches Redis after a later write's.
 type holdingStore struct {
-	core.Store
+	users.Store
 	email   string
 	release chan struct{}
 }
 
-func (s *holdingStore) Update(ctx context.Context, u core.User) (uint64, error) {
+func (s *holdingStore) Update(ctx context.Context, u users.User) (uint64, error) {
 	v, err := s.Store.Update(ctx, u)
 	if u.Email == s.email {
 		<-s.release
@@ -403,7 +412,7 @@ func TestOutOfOrderPublishes(t *testing.T) {
 
 func outOfOrderPublishes(t *testing.T, srv redisServer, hot string) {
 	mem := memory.New()
-	if _, err := mem.Create(ctx, core.User{Name: hot, Email: "0@example.com"}); err != nil {
+	if _, err := mem.Create(ctx, users.User{Name: hot, Email: "0@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	held := &holdingStore{Store: mem, email: "first@example.com", release: make(chan struct{})}
@@ -412,14 +421,14 @@ func outOfOrderPublishes(t *testing.T, srv redisServer, hot string) {
 
 	firstDone := make(chan error, 1)
 	go func() {
-		_, err := a.cache.Update(ctx, core.User{Name: hot, Email: "first@example.com"})
+		_, err := a.cache.Update(ctx, users.User{Name: hot, Email: "first@example.com"})
 		firstDone <- err
 	}()
 	waitFor(t, "the first update to commit", func() bool {
 		u, err := mem.Get(ctx, hot)
 		return err == nil && u.Email == "first@example.com"
 	})
-	if _, err := b.cache.Update(ctx, core.User{Name: hot, Email: "second@example.com"}); err != nil {
+	if _, err := b.cache.Update(ctx, users.User{Name: hot, Email: "second@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	close(held.release) // now the first update publishes, late
@@ -434,13 +443,13 @@ func outOfOrderPublishes(t *testing.T, srv redisServer, hot string) {
 // Redis answers again, so other instances stop serving the old value.
 func TestWriteDuringOutageReachesOtherInstances(t *testing.T) {
 	srv, a, b := twoInstances(t, "outage:")
-	if _, err := a.cache.Create(ctx, core.User{Name: "hot", Email: "old@example.com"}); err != nil {
+	if _, err := a.cache.Create(ctx, users.User{Name: "hot", Email: "old@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	b.settle(t, "hot", "old@example.com")
 
 	a.openBreaker(t, srv)
-	if _, err := a.cache.Update(ctx, core.User{Name: "hot", Email: "new@example.com"}); err != nil {
+	if _, err := a.cache.Update(ctx, users.User{Name: "hot", Email: "new@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := a.read(t, "hot"); got != "new@example.com" {
@@ -462,12 +471,12 @@ func TestQueuedWriteDoesNotResurrectADeletedUser(t *testing.T) {
 	short := core.Config{NegativeTTL: 50 * time.Millisecond, Jitter: -1}
 	a := newInstanceWith(t, srv, store, "resurrect:", short)
 	b := newInstanceWith(t, srv, store, "resurrect:", short)
-	if _, err := a.cache.Create(ctx, core.User{Name: "gone", Email: "old@example.com"}); err != nil {
+	if _, err := a.cache.Create(ctx, users.User{Name: "gone", Email: "old@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 
 	a.openBreaker(t, srv)
-	if _, err := a.cache.Update(ctx, core.User{Name: "gone", Email: "new@example.com"}); err != nil {
+	if _, err := a.cache.Update(ctx, users.User{Name: "gone", Email: "new@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	if a.cache.Stats().Queued != 1 {
@@ -487,7 +496,7 @@ func TestQueuedWriteDoesNotResurrectADeletedUser(t *testing.T) {
 // and other instances get it once Redis takes writes again.
 func TestWritesRefusedByRedis(t *testing.T) {
 	srv, a, b := twoInstances(t, "oom:")
-	if _, err := a.cache.Create(ctx, core.User{Name: "hot", Email: "0@example.com"}); err != nil {
+	if _, err := a.cache.Create(ctx, users.User{Name: "hot", Email: "0@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	b.settle(t, "hot", "0@example.com")
@@ -512,7 +521,7 @@ func TestWritesRefusedByRedis(t *testing.T) {
 	})
 	for i := 1; i <= 50; i++ {
 		want := fmt.Sprintf("%d@example.com", i)
-		if _, err := a.cache.Update(ctx, core.User{Name: "hot", Email: want}); err != nil {
+		if _, err := a.cache.Update(ctx, users.User{Name: "hot", Email: want}); err != nil {
 			t.Fatal(err)
 		}
 		for range 3 {

@@ -12,11 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tiercache/tiercache/backends/memory"
 	"github.com/tiercache/tiercache/backends/redis"
 	"github.com/tiercache/tiercache/core"
 	"github.com/tiercache/tiercache/internal/launch"
 	"github.com/tiercache/tiercache/internal/redistest"
+	"github.com/tiercache/tiercache/users"
+	"github.com/tiercache/tiercache/users/memory"
 )
 
 // failoverBound is how long after the promotion the tests give every
@@ -37,7 +38,7 @@ func TestFailoverKeepsAcknowledgedWrites(t *testing.T) {
 	store := memory.New()
 	a := newInstanceL2(t, redis.Config{URL: c.URL(), Prefix: prefix}, store, core.Config{})
 	b := newInstanceL2(t, redis.Config{URL: c.URL(), Prefix: prefix}, store, core.Config{})
-	if _, err := a.cache.Create(ctx, core.User{Name: name, Email: "v1@example.com"}); err != nil {
+	if _, err := a.cache.Create(ctx, users.User{Name: name, Email: "v1@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	a.settle(t, name, "v1@example.com")
@@ -57,7 +58,7 @@ func TestFailoverKeepsAcknowledgedWrites(t *testing.T) {
 	if _, err := master.Do("CLIENT", "KILL", "TYPE", "replica"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.cache.Update(ctx, core.User{Name: name, Email: "v2@example.com"}); err != nil {
+	if _, err := a.cache.Update(ctx, users.User{Name: name, Email: "v2@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	if q := a.cache.Stats().Queued; q != 0 {
@@ -151,7 +152,7 @@ func TestMasterKillTakesOnlyItsSlots(t *testing.T) {
 	a := newInstanceL2(t, redis.Config{URL: c.URL(), Prefix: prefix}, store, noRepublish)
 	b := newInstanceL2(t, redis.Config{URL: c.URL(), Prefix: prefix}, store, noRepublish)
 	for _, name := range append(slices.Clone(healthy), dead...) {
-		if _, err := a.cache.Create(ctx, core.User{Name: name, Email: name + "@example.com"}); err != nil {
+		if _, err := a.cache.Create(ctx, users.User{Name: name, Email: name + "@example.com"}); err != nil {
 			t.Fatal(err)
 		}
 		a.settle(t, name, name+"@example.com")
@@ -197,7 +198,7 @@ func TestMasterKillTakesOnlyItsSlots(t *testing.T) {
 		name := healthy[writes%len(healthy)]
 		writes++
 		email := fmt.Sprintf("%s+%d@example.com", name, writes)
-		if _, err := a.cache.Update(ctx, core.User{Name: name, Email: email}); err != nil {
+		if _, err := a.cache.Update(ctx, users.User{Name: name, Email: email}); err != nil {
 			t.Fatal(err)
 		}
 		if raw, err := masterOf[name].Do("GET", prefix+name); err != nil || !strings.Contains(raw, email) {
@@ -228,7 +229,7 @@ func TestMasterKillTakesOnlyItsSlots(t *testing.T) {
 				} else if err == nil && !promoted && since > 100*time.Millisecond {
 					t.Fatalf("%v after the kill: L2 Get(%s) on the dead master succeeded before the promotion", since, name)
 				}
-				if r, err := in.cache.Get(ctx, name); err != nil || !strings.HasPrefix(emailOf(t, r.Body), name) {
+				if r, err := in.cache.Get(ctx, name); err != nil || !strings.HasPrefix(emailOf(t, r.Value), name) {
 					t.Fatalf("%v after the kill: instance %d cannot serve %s on the dead master: %v", since, i, name, err)
 				}
 			}

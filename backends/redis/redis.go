@@ -26,15 +26,13 @@ type Config struct {
 	// a Redis Cluster (the node is asked); several (?addr=host2:port) mean
 	// a cluster. Required.
 	URL string
-	// Prefix of every key. Default "tiercache:user:".
+	// Prefix of every key; the tier tracks every key under it. Default
+	// "tiercache:".
 	Prefix string
-	// Invalidator receives the keys (without Prefix) that Redis invalidates.
-	// Required.
-	Invalidator core.Invalidator
 	// Timeout bounds each call. Default 50ms.
 	Timeout time.Duration
 	// LocalBytes is rueidis' client-side cache per connection; it can be
-	// small because L1 holds the users. Default 8 MiB.
+	// small because L1 holds the values. Default 8 MiB.
 	LocalBytes int
 	// LocalTTL caps how long rueidis keeps a local copy; Redis' own TTL
 	// caps it too. Default 1h.
@@ -42,7 +40,7 @@ type Config struct {
 	// MaxValueBytes bounds what Get reads of a value: for a longer one,
 	// which only a hand or another program can have set, Get reads one byte
 	// more and returns core.ErrBadValue, without transferring or keeping
-	// megabytes. Default core.MaxBodyBytes.
+	// megabytes. Default 1 MiB.
 	MaxValueBytes int
 	// BreakerThreshold is the number of consecutive failed calls on keys of
 	// one slot group that opens its breaker. Default 3.
@@ -81,7 +79,8 @@ type Tier struct {
 	groups    [groups]group // breakers; see "Failures" in the package doc
 	openCount atomic.Int32  // of groups open
 	refused   atomic.Uint64
-	onLoss    atomic.Pointer[func()] // see OnLoss
+	onLoss    atomic.Pointer[func()]           // see OnLoss
+	inv       atomic.Pointer[core.Invalidator] // see Subscribe
 
 	mu      sync.Mutex // orders probe starts before Close's wait
 	closed  bool
@@ -129,15 +128,12 @@ var (
 // keeps trying to connect. A bad URL, a Redis that refuses the connection
 // or client tracking, or TLS that cannot work (see TLS), is.
 func New(cfg Config) (*Tier, error) {
-	if cfg.Invalidator == nil {
-		return nil, errors.New("redis: Config.Invalidator is required")
-	}
 	opt, err := parseURL(cfg.URL)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.Prefix == "" {
-		cfg.Prefix = "tiercache:user:"
+		cfg.Prefix = "tiercache:"
 	}
 	setDefault(&cfg.Timeout, 50*time.Millisecond)
 	setDefault(&cfg.LocalTTL, time.Hour)
@@ -148,7 +144,7 @@ func New(cfg Config) (*Tier, error) {
 		cfg.LocalBytes = 8 << 20
 	}
 	if cfg.MaxValueBytes <= 0 {
-		cfg.MaxValueBytes = core.MaxBodyBytes
+		cfg.MaxValueBytes = 1 << 20
 	}
 	if cfg.BreakerThreshold == 0 {
 		cfg.BreakerThreshold = 3
@@ -245,7 +241,7 @@ func (t *Tier) onInvalidations(ms []rueidis.RedisMessage) {
 		// A lost connection: the node may be a master that died before
 		// its replica received our last writes (or a FLUSHALL, which
 		// lost them all).
-		t.cfg.Invalidator.Invalidate(nil)
+		t.invalidate(nil)
 		t.lost()
 		return
 	}
@@ -256,7 +252,19 @@ func (t *Tier) onInvalidations(ms []rueidis.RedisMessage) {
 		}
 	}
 	if len(keys) > 0 {
-		t.cfg.Invalidator.Invalidate(keys)
+		t.invalidate(keys)
+	}
+}
+
+// Subscribe makes inv the receiver of the keys (without Prefix) that Redis
+// invalidates, and of nil when every key may have changed; core.New calls
+// it with the Cache's L1.
+func (t *Tier) Subscribe(inv core.Invalidator) { t.inv.Store(&inv) }
+
+// invalidate passes keys to the subscriber, if any.
+func (t *Tier) invalidate(keys []string) {
+	if inv := t.inv.Load(); inv != nil {
+		(*inv).Invalidate(keys)
 	}
 }
 
@@ -272,44 +280,62 @@ func (t *Tier) lost() {
 	}
 }
 
-// Values are stored as {"v":VERSION,"d":VAL}: JSON when VAL is, readable
-// with redis-cli, and with the version where the SetVersion script can find
-// it without decoding. Tier.Set stores version 0.
+// Entries are stored as {"v":VERSION,"d":VAL}, and a "not found" as
+// {"v":VERSION}: JSON when VAL is, readable with redis-cli, and with the
+// version where the SetVersion script can find it without decoding. The
+// marker lies outside VAL, so every VAL can be stored. Tier.Set stores
+// version 0.
 const (
 	valuePrefix = `{"v":`
 	dataField   = `,"d":`
 )
 
-func wrap(val []byte, version uint64) string {
-	b := make([]byte, 0, len(valuePrefix)+20+len(dataField)+len(val)+1)
+func wrap(e core.Entry) string {
+	b := make([]byte, 0, len(valuePrefix)+20+len(dataField)+len(e.Value)+1)
 	b = append(b, valuePrefix...)
-	b = strconv.AppendUint(b, version, 10)
-	b = append(b, dataField...)
-	b = append(b, val...)
+	b = strconv.AppendUint(b, e.Version, 10)
+	if e.Found {
+		b = append(b, dataField...)
+		b = append(b, e.Value...)
+	}
 	return string(append(b, '}'))
 }
 
-// unwrap returns VAL of a stored value, or false for a value that this
-// package did not write.
-func unwrap(v []byte) ([]byte, bool) {
+// unwrap returns VAL of a stored value and found=true, or found=false for
+// a "not found" marker; ok is false for a value that this package did not
+// write.
+func unwrap(v []byte) (val []byte, found, ok bool) {
 	if !bytes.HasPrefix(v, []byte(valuePrefix)) || v[len(v)-1] != '}' {
-		return nil, false
+		return nil, false, false
 	}
-	i := bytes.Index(v, []byte(dataField))
-	if i < 0 {
-		return nil, false
+	digits := v[len(valuePrefix) : len(v)-1]
+	if i := bytes.IndexByte(digits, ','); i >= 0 {
+		if !bytes.HasPrefix(digits[i:], []byte(dataField)) {
+			return nil, false, false
+		}
+		val, digits = digits[i+len(dataField):], digits[:i]
+		found = true
 	}
-	return v[i+len(dataField) : len(v)-1], true
+	if len(digits) == 0 || len(digits) > 20 {
+		return nil, false, false
+	}
+	for _, d := range digits {
+		if d < '0' || d > '9' {
+			return nil, false, false
+		}
+	}
+	return val, found, true
 }
 
 // heldVersion is the Lua that sets v to the version of the value under
 // KEYS[1], as decimal digits without leading zeros, or to nil for a value
-// that this package did not write (no {"v":N, head within its first 64
-// bytes, N past 2^64-1, or not a string at all). It reads only that head:
-// a value of megabytes set by hand must not cost the script a copy of it.
+// that this package did not write (no {"v":N, or {"v":N} head within its
+// first 64 bytes, N past 2^64-1, or not a string at all). It reads only
+// that head: a value of megabytes set by hand must not cost the script a
+// copy of it.
 const heldVersion = `
 local v = redis.call('TYPE', KEYS[1]).ok == 'string' and
-  string.match(redis.call('GETRANGE', KEYS[1], 0, 63), '^{"v":0*(%d-%d),')
+  string.match(redis.call('GETRANGE', KEYS[1], 0, 63), '^{"v":0*(%d-%d)[,}]')
 if v and (#v > 20 or (#v == 20 and v > '18446744073709551615')) then v = nil end
 `
 
@@ -361,33 +387,34 @@ func (t *Tier) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	if len(v) == 0 {
 		return nil, false, nil
 	}
-	val, ok := unwrap(v)
+	val, found, ok := unwrap(v)
 	switch {
 	case int64(len(v)) > limit:
 		return nil, false, fmt.Errorf("redis: %s holds more than %d bytes: %w", key, limit, core.ErrBadValue)
 	case !ok:
 		return nil, false, fmt.Errorf("redis: %s holds %d bytes not in the {\"v\":…,\"d\":…} form: %w", key, len(v), core.ErrBadValue)
 	}
-	return val, true, nil
+	// A "not found" marker answers as a miss (core.Shared).
+	return val, found, nil
 }
 
 // Set stores val under key for ttl with version 0, replacing any value.
 func (t *Tier) Set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
 	k := t.cfg.Prefix + key
 	_, err := t.write(ctx, k, func(b rueidis.Builder) rueidis.Completed {
-		return b.Set().Key(k).Value(wrap(val, 0)).PxMilliseconds(ttl.Milliseconds()).Build()
+		return b.Set().Key(k).Value(wrap(core.Entry{Value: val, Found: true})).PxMilliseconds(ttl.Milliseconds()).Build()
 	})
 	return err
 }
 
-// SetVersion stores val under key for ttl unless key holds a higher
-// version or this very value, atomically (a Lua script); else it returns
+// SetVersion stores e under key for ttl unless key holds a higher
+// version or this very entry, atomically (a Lua script); else it returns
 // the version held.
-func (t *Tier) SetVersion(ctx context.Context, key string, val []byte, version uint64, ttl time.Duration) (bool, uint64, error) {
+func (t *Tier) SetVersion(ctx context.Context, key string, e core.Entry, ttl time.Duration) (bool, uint64, error) {
 	k := t.cfg.Prefix + key
 	r, err := t.write(ctx, k, func(b rueidis.Builder) rueidis.Completed {
 		return b.Eval().Script(setVersionScript).Numkeys(1).Key(k).
-			Arg(strconv.FormatUint(version, 10), wrap(val, version), strconv.FormatInt(ttl.Milliseconds(), 10)).Build()
+			Arg(strconv.FormatUint(e.Version, 10), wrap(e), strconv.FormatInt(ttl.Milliseconds(), 10)).Build()
 	})
 	if err != nil {
 		return false, 0, err
@@ -406,13 +433,13 @@ func (t *Tier) SetVersion(ctx context.Context, key string, val []byte, version u
 	return false, v, nil
 }
 
-// Replace stores val with version under key for ttl if key holds version
-// held, atomically (a Lua script).
-func (t *Tier) Replace(ctx context.Context, key string, val []byte, version, held uint64, ttl time.Duration) (bool, error) {
+// Replace stores e under key for ttl if key holds version held,
+// atomically (a Lua script).
+func (t *Tier) Replace(ctx context.Context, key string, e core.Entry, held uint64, ttl time.Duration) (bool, error) {
 	k := t.cfg.Prefix + key
 	r, err := t.write(ctx, k, func(b rueidis.Builder) rueidis.Completed {
 		return b.Eval().Script(replaceScript).Numkeys(1).Key(k).
-			Arg(strconv.FormatUint(version, 10), wrap(val, version), strconv.FormatInt(ttl.Milliseconds(), 10),
+			Arg(strconv.FormatUint(e.Version, 10), wrap(e), strconv.FormatInt(ttl.Milliseconds(), 10),
 				strconv.FormatUint(held, 10)).Build()
 	})
 	if err != nil {
@@ -688,7 +715,7 @@ func (t *Tier) probe() {
 			// The groups closed first: a read that saw one open between
 			// these two steps filled L1 in the old epoch, so the drop
 			// covers it too.
-			t.cfg.Invalidator.Invalidate(nil)
+			t.invalidate(nil)
 			t.lost() // the outage may have been a failover that lost our last writes
 			if t.openCount.Load() == 0 {
 				t.cfg.Logger.Info("redis available again", "redis", redact(t.cfg.URL))

@@ -180,14 +180,14 @@ var prefixes atomic.Int64
 func newTier(t *testing.T, srv redisServer, inv core.Invalidator) *redis.Tier {
 	t.Helper()
 	tier, err := redis.New(redis.Config{
-		URL:         srv.URL(),
-		Prefix:      fmt.Sprintf("test%d:", prefixes.Add(1)),
-		Invalidator: inv,
-		Timeout:     time.Second, // generous: -race on 2 cores
+		URL:     srv.URL(),
+		Prefix:  fmt.Sprintf("test%d:", prefixes.Add(1)),
+		Timeout: time.Second, // generous: -race on 2 cores
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	tier.Subscribe(inv)
 	t.Cleanup(tier.Close)
 	return tier
 }
@@ -215,10 +215,11 @@ func TestInvalidationFeed(t *testing.T) {
 	ctx := context.Background()
 	var ra, rb recorder
 	a := newTier(t, srv, &ra)
-	b, err := redis.New(redis.Config{URL: srv.URL(), Prefix: "test-b:", Invalidator: &rb})
+	b, err := redis.New(redis.Config{URL: srv.URL(), Prefix: "test-b:"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.Subscribe(&rb)
 	defer b.Close()
 	// a and b use different prefixes; write a's key from a third client.
 	if _, _, err := a.Get(ctx, "kiran"); err != nil { // tracks the key for a
@@ -283,7 +284,7 @@ func TestDownAtStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tier, err := redis.New(redis.Config{URL: fmt.Sprintf("redis://127.0.0.1:%d", port), Invalidator: &recorder{}})
+	tier, err := redis.New(redis.Config{URL: fmt.Sprintf("redis://127.0.0.1:%d", port)})
 	if err != nil {
 		t.Fatalf("New with Redis down: %v; want a degraded tier", err)
 	}

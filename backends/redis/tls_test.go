@@ -24,15 +24,15 @@ import (
 func newTLSTier(t *testing.T, srv *tlstest.Server, tc redis.TLS, inv core.Invalidator) *redis.Tier {
 	t.Helper()
 	tier, err := redis.New(redis.Config{
-		URL:         srv.TLSURL(),
-		Prefix:      fmt.Sprintf("test%d:", prefixes.Add(1)),
-		Invalidator: inv,
-		Timeout:     time.Second,
-		TLS:         tc,
+		URL:     srv.TLSURL(),
+		Prefix:  fmt.Sprintf("test%d:", prefixes.Add(1)),
+		Timeout: time.Second,
+		TLS:     tc,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	tier.Subscribe(inv)
 	t.Cleanup(tier.Close)
 	if got := tier.Status(); got != "ok" {
 		t.Fatalf("Status over TLS = %q; want ok", got)
@@ -134,7 +134,7 @@ func TestTLSStartErrors(t *testing.T) {
 			// connection as often as not before rueidis reads its alert
 			// (see tlsRefused): try often enough to take both paths.
 			for range 10 {
-				tier, err := redis.New(redis.Config{URL: tc.url, Invalidator: &recorder{}, TLS: tc.tls})
+				tier, err := redis.New(redis.Config{URL: tc.url, TLS: tc.tls})
 				if err == nil {
 					tier.Close()
 					t.Fatalf("New = nil error (Status %q); want one starting %q", tier.Status(), tc.want)
@@ -158,7 +158,7 @@ func TestTLSSkipVerifyAllowed(t *testing.T) {
 	srv := tlstest.StartRedis(t, false)
 	var logs syncbuf.Buffer
 	tier, err := redis.New(redis.Config{
-		URL: srv.TLSURL() + "?skip_verify=true", Invalidator: &recorder{}, Timeout: time.Second,
+		URL: srv.TLSURL() + "?skip_verify=true", Timeout: time.Second,
 		TLS:    redis.TLS{AllowSkipVerify: true},
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 	})
@@ -203,8 +203,7 @@ func TestTLSDownAtStart(t *testing.T) {
 		}
 	}()
 	for _, url := range []string{fmt.Sprintf("rediss://127.0.0.1:%d", port), "rediss://" + ln.Addr().String()} {
-		tier, err := redis.New(redis.Config{URL: url, Invalidator: &recorder{},
-			TLS: redis.TLS{CAFile: f.CA, CertFile: f.ClientCert, KeyFile: f.ClientKey}})
+		tier, err := redis.New(redis.Config{URL: url, TLS: redis.TLS{CAFile: f.CA, CertFile: f.ClientCert, KeyFile: f.ClientKey}})
 		if err != nil {
 			t.Fatalf("New(%s) = %v; want a degraded tier", url, err)
 		}

@@ -12,7 +12,7 @@ import (
 // contains want and no secret.
 func checkStartError(t *testing.T, url, want string) {
 	t.Helper()
-	tier, err := redis.New(redis.Config{URL: url, Invalidator: &recorder{}})
+	tier, err := redis.New(redis.Config{URL: url})
 	if err == nil {
 		tier.Close()
 		t.Fatalf("New(%q) = nil error; want one containing %q", url, want)
@@ -71,7 +71,7 @@ func TestRefusedAtStart(t *testing.T) {
 	}
 	checkStartError(t, srv.URL(), "redis: "+srv.URL()+" refused the connection: NOAUTH")
 	checkStartError(t, "redis://:wrong-s3cret@"+host, "refused the connection: WRONGPASS")
-	tier, err := redis.New(redis.Config{URL: "redis://:s3cret@" + host, Invalidator: &recorder{}})
+	tier, err := redis.New(redis.Config{URL: "redis://:s3cret@" + host})
 	if err != nil {
 		t.Fatalf("New with the right password: %v", err)
 	}

@@ -10,18 +10,19 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/tiercache/tiercache/backends/memory"
 	"github.com/tiercache/tiercache/core"
+	"github.com/tiercache/tiercache/users"
+	"github.com/tiercache/tiercache/users/memory"
 )
 
 // l2Value is what the tier stores for u at version: the rendered user in
 // the {"v":…,"d":…} envelope.
-func l2Value(u core.User, version uint64) string {
+func l2Value(u users.User, version uint64) string {
 	return `{"v":` + strconv.FormatUint(version, 10) + `,"d":` + string(u.AppendJSON(nil)) + `}`
 }
 
 // A value in Redis that this cache did not write is never served: not
-// another user's data, not a body that is not JSON, not a tombstone over a
+// another user's data, not a body that is not JSON, not a not-found marker over a
 // user who exists, not 20 MiB. The reader answers from the store, counts
 // the value, and repairs Redis, even when the bad value carries a version
 // far above any the store gave.
@@ -33,7 +34,7 @@ func TestBadL2ValuesAreNotServed(t *testing.T) {
 
 func badL2ValuesAreNotServed(t *testing.T, srv redisServer, prefix string) {
 	a, b := twoInstancesOn(t, srv, prefix)
-	p3 := core.User{Name: "p3", Email: "p3@example.com"}
+	p3 := users.User{Name: "p3", Email: "p3@example.com"}
 	if _, err := a.cache.Create(ctx, p3); err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,8 @@ func badL2ValuesAreNotServed(t *testing.T, srv redisServer, prefix string) {
 		{"another user's data, high version", `{"v":999999999,"d":{"email":"attacker@evil.com","username":"bob"}}`, false},
 		{"not JSON", `{"v":1,"d":<html>garbage</html>}`, false},
 		{"empty", `{"v":1,"d":}`, false},
-		{"tombstone over a user, high version", `{"v":999999999,"d":null}`, false},
+		{"not-found marker over a user, high version", `{"v":999999999}`, false},
+		{"null over a user, high version", `{"v":999999999,"d":null}`, false},
 		{"leading zeros", `{"v":0000000000000000000000000000001,"d":{"email":"attacker@evil.com","username":"bob"}}`, false},
 		{"past 2^64", `{"v":99999999999999999999,"d":{"email":"attacker@evil.com","username":"bob"}}`, false},
 		{"invalid UTF-8", "{\"v\":999999999,\"d\":{\"email\":\"p3\xff@example.com\",\"username\":\"p3\"}}", false},
@@ -101,20 +103,20 @@ func TestAcknowledgedWritesLandOverAnyVersion(t *testing.T) {
 
 func acknowledgedWritesLandOverAnyVersion(t *testing.T, srv redisServer, prefix string) {
 	a, b := twoInstancesOn(t, srv, prefix)
-	p3 := core.User{Name: "p3", Email: "p3@example.com"}
+	p3 := users.User{Name: "p3", Email: "p3@example.com"}
 	if _, err := a.cache.Create(ctx, p3); err != nil {
 		t.Fatal(err)
 	}
 	poison := func() {
 		t.Helper()
-		forged := core.User{Name: "p3", Email: "attacker@evil.com"}
+		forged := users.User{Name: "p3", Email: "attacker@evil.com"}
 		if _, err := srv.Do("SET", prefix+"p3", l2Value(forged, 999999999)); err != nil {
 			t.Fatal(err)
 		}
 		b.settle(t, "p3", "attacker@evil.com") // served, as it is well formed
 	}
 	poison()
-	if _, err := a.cache.Update(ctx, core.User{Name: "p3", Email: "new@example.com"}); err != nil {
+	if _, err := a.cache.Update(ctx, users.User{Name: "p3", Email: "new@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	b.settle(t, "p3", "new@example.com")
@@ -127,7 +129,7 @@ func acknowledgedWritesLandOverAnyVersion(t *testing.T, srv redisServer, prefix 
 	b.settle(t, "p3", "")
 
 	poison()
-	if _, err := b.cache.Create(ctx, core.User{Name: "p3", Email: "again@example.com"}); err != nil {
+	if _, err := b.cache.Create(ctx, users.User{Name: "p3", Email: "again@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	a.settle(t, "p3", "again@example.com")
@@ -139,7 +141,7 @@ func acknowledgedWritesLandOverAnyVersion(t *testing.T, srv redisServer, prefix 
 			t.Fatal(err)
 		}
 	}
-	if _, err := a.cache.Update(ctx, core.User{Name: "p3", Email: "last@example.com"}); err != nil {
+	if _, err := a.cache.Update(ctx, users.User{Name: "p3", Email: "last@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	b.settle(t, "p3", "last@example.com")
@@ -162,14 +164,14 @@ func TestRecreatedStoreWritesLand(t *testing.T) {
 func recreatedStoreWritesLand(t *testing.T, srv redisServer, prefix string) {
 	old := memory.New()
 	a := newInstance(t, srv, old, prefix)
-	for _, u := range []core.User{{Name: "carol", Email: "old@example.com"}, {Name: "dave", Email: "old@example.com"}} {
+	for _, u := range []users.User{{Name: "carol", Email: "old@example.com"}, {Name: "dave", Email: "old@example.com"}} {
 		if _, err := a.cache.Create(ctx, u); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// dave's old version is above the one the new store will give him.
 	for range 5 {
-		if _, err := a.cache.Update(ctx, core.User{Name: "dave", Email: "old@example.com"}); err != nil {
+		if _, err := a.cache.Update(ctx, users.User{Name: "dave", Email: "old@example.com"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -181,7 +183,7 @@ func recreatedStoreWritesLand(t *testing.T, srv redisServer, prefix string) {
 		in.settle(t, "carol", "old@example.com") // Redis still holds the old store's users
 	}
 	for _, name := range []string{"carol", "dave"} {
-		if _, err := b.cache.Create(ctx, core.User{Name: name, Email: "new@example.com"}); err != nil {
+		if _, err := b.cache.Create(ctx, users.User{Name: name, Email: "new@example.com"}); err != nil {
 			t.Fatal(err)
 		}
 		b.settle(t, name, "new@example.com")
@@ -221,7 +223,7 @@ func TestMissFloodDoesNotFillRedis(t *testing.T) {
 		wg.Go(func() {
 			for i := w; i < misses; i += workers {
 				if r, err := a.cache.Get(ctx, fmt.Sprintf("nobody%06d", i)); err != core.ErrNotFound {
-					t.Errorf("Get(nobody%06d) = %s, %v; want ErrNotFound", i, r.Body, err)
+					t.Errorf("Get(nobody%06d) = %s, %v; want ErrNotFound", i, r.Value, err)
 					return
 				}
 			}
@@ -238,7 +240,7 @@ func TestMissFloodDoesNotFillRedis(t *testing.T) {
 	if grown > misses*10 {
 		t.Errorf("%d misses grew Redis used_memory by %d bytes; want at most %d", misses, grown, misses*10)
 	}
-	if _, err := a.cache.Create(ctx, core.User{Name: "newcomer", Email: "n@example.com"}); err != nil {
+	if _, err := a.cache.Create(ctx, users.User{Name: "newcomer", Email: "n@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	b.settle(t, "newcomer", "n@example.com")

@@ -27,6 +27,7 @@ func TestPoisonedRedisValues(t *testing.T) {
 		`{"v":999999999,"d":<html>garbage</html>}`,
 		`{"v":999999999,"d":}`,
 		`{"v":999999999,"d":null}`,
+		`{"v":999999999}`,
 		`{"v":999999999,"d":{"email":"` + strings.Repeat("a", 20<<20) + `@x.com","username":"p3"}}`,
 	} {
 		if _, err := srv.Do("SET", "tiercache:user:p3", raw); err != nil {

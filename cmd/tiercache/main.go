@@ -16,16 +16,17 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tiercache/tiercache/backends/bolt"
-	"github.com/tiercache/tiercache/backends/memory"
 	"github.com/tiercache/tiercache/backends/otter"
-	"github.com/tiercache/tiercache/backends/postgres"
 	"github.com/tiercache/tiercache/backends/redis"
 	"github.com/tiercache/tiercache/backends/ristretto"
 	"github.com/tiercache/tiercache/core"
 	"github.com/tiercache/tiercache/internal/ratelog"
 	"github.com/tiercache/tiercache/internal/redact"
 	"github.com/tiercache/tiercache/server"
+	"github.com/tiercache/tiercache/users"
+	"github.com/tiercache/tiercache/users/bolt"
+	"github.com/tiercache/tiercache/users/memory"
+	"github.com/tiercache/tiercache/users/postgres"
 )
 
 func main() {
@@ -126,10 +127,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // app is the wired service.
 type app struct {
-	store core.Store
+	store users.Store
 	l1    l1Tier
 	l2    *redis.Tier
-	cache *core.Cache
+	cache *users.Cache
 	srv   *server.Server
 }
 
@@ -179,29 +180,25 @@ func (a *app) open(cfg config, log *slog.Logger) error {
 	if a.store, err = openStore(cfg.store, cfg.storeTimeout); err != nil {
 		return err
 	}
-	var local *core.Local
-	if a.l1 != nil {
-		local = core.NewLocal(a.l1)
-	} else {
-		local = core.NewLocal(nil)
-	}
 	ccfg := core.Config{
-		Store: a.store, Local: local,
 		TTL: cfg.ttl, NegativeTTL: cfg.negativeTTL, DegradedTTL: cfg.degradedTTL,
 		StoreTimeout: cfg.storeTimeout, Logger: log,
 	}
+	if a.l1 != nil { // not a typed nil in the interface
+		ccfg.L1 = a.l1
+	}
 	if cfg.redisURL != "off" {
 		if a.l2, err = redis.New(redis.Config{
-			URL: cfg.redisURL, Prefix: cfg.redisPrefix, Invalidator: local,
+			URL: cfg.redisURL, Prefix: cfg.redisPrefix, MaxValueBytes: users.MaxBodyBytes,
 			Timeout: cfg.redisTimeout, LocalBytes: int(cfg.redisLocalBytes), Logger: log,
 			TLS: redis.TLS{CAFile: cfg.redisTLS.ca, CertFile: cfg.redisTLS.cert, KeyFile: cfg.redisTLS.key,
 				AllowSkipVerify: cfg.redisTLS.insecure},
 		}); err != nil {
 			return err
 		}
-		ccfg.Shared = a.l2
+		ccfg.L2 = a.l2
 	}
-	if a.cache, err = core.New(ccfg); err != nil {
+	if a.cache, err = users.NewCache(a.store, ccfg); err != nil {
 		return err
 	}
 	a.srv = server.New(a.cache, server.Config{
@@ -214,7 +211,7 @@ func (a *app) open(cfg config, log *slog.Logger) error {
 // openStore opens the store that spec names. A PostgreSQL store must answer
 // within timeout, the deadline of each store call. On error the Store is a
 // nil interface, never a typed nil.
-func openStore(spec string, timeout time.Duration) (core.Store, error) {
+func openStore(spec string, timeout time.Duration) (users.Store, error) {
 	switch {
 	case spec == "memory":
 		return memory.New(), nil

@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tiercache/tiercache/backends/bolt"
 	"github.com/tiercache/tiercache/internal/pgtest"
 	"github.com/tiercache/tiercache/internal/redistest"
 	"github.com/tiercache/tiercache/internal/tlstest"
+	"github.com/tiercache/tiercache/users/bolt"
 )
 
 // secret is the password of every bad configuration that carries one; no

@@ -4,7 +4,7 @@
 // backend cannot drift from the contract that core relies on:
 //
 //	func TestStore(t *testing.T) {
-//		coretest.TestStore(t, func(t *testing.T) core.Store { return memory.New() })
+//		coretest.TestStore(t, func(t *testing.T) users.Store { return memory.New() })
 //	}
 //
 // The suites use only the standard testing package and the interface under

@@ -152,7 +152,7 @@ func TestShared(t *testing.T, newShared func(t *testing.T) core.Shared) {
 			{"v99999999999999999", 99999999999999999, false, 100000000000000000, "v100000000000000000"},
 		}
 		for _, st := range steps {
-			stored, held, err := s.SetVersion(ctx, "k", []byte(st.val), st.version, time.Minute)
+			stored, held, err := s.SetVersion(ctx, "k", core.Entry{Value: []byte(st.val), Version: st.version, Found: true}, time.Minute)
 			if err != nil || stored != st.stored || !stored && held != st.held {
 				t.Fatalf("SetVersion(%q, %d) = %v, %d, %v; want %v, %d, nil", st.val, st.version, stored, held, err, st.stored, st.held)
 			}
@@ -164,13 +164,13 @@ func TestShared(t *testing.T, newShared func(t *testing.T) core.Shared) {
 		if err := s.Set(ctx, "k", []byte("blind"), time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		if stored, _, err := s.SetVersion(ctx, "k", []byte("v1"), 1, time.Minute); err != nil || !stored {
+		if stored, _, err := s.SetVersion(ctx, "k", core.Entry{Value: []byte("v1"), Version: 1, Found: true}, time.Minute); err != nil || !stored {
 			t.Fatalf("SetVersion over a Tier.Set value = %v, %v; want true, nil", stored, err)
 		}
 	})
 	t.Run("ReplaceOnlyTheHeldVersion", func(t *testing.T) {
 		s := newShared(t)
-		if stored, _, err := s.SetVersion(ctx, "k", []byte("bogus"), 900, time.Minute); err != nil || !stored {
+		if stored, _, err := s.SetVersion(ctx, "k", core.Entry{Value: []byte("bogus"), Version: 900, Found: true}, time.Minute); err != nil || !stored {
 			t.Fatalf("SetVersion = %v, %v; want true, nil", stored, err)
 		}
 		steps := []struct {
@@ -184,7 +184,7 @@ func TestShared(t *testing.T, newShared func(t *testing.T) core.Shared) {
 			{"v6", 6, 900, false, "v7"},    // a second repair of the same value finds it gone
 		}
 		for _, st := range steps {
-			replaced, err := s.Replace(ctx, "k", []byte(st.val), st.version, st.held, time.Minute)
+			replaced, err := s.Replace(ctx, "k", core.Entry{Value: []byte(st.val), Version: st.version, Found: true}, st.held, time.Minute)
 			if err != nil || replaced != st.replaced {
 				t.Fatalf("Replace(%q, %d, held %d) = %v, %v; want %v, nil", st.val, st.version, st.held, replaced, err, st.replaced)
 			}
@@ -193,7 +193,7 @@ func TestShared(t *testing.T, newShared func(t *testing.T) core.Shared) {
 			}
 		}
 		// The replacement is versioned like any write.
-		if stored, held, err := s.SetVersion(ctx, "k", []byte("v3"), 3, time.Minute); err != nil || stored || held != 7 {
+		if stored, held, err := s.SetVersion(ctx, "k", core.Entry{Value: []byte("v3"), Version: 3, Found: true}, time.Minute); err != nil || stored || held != 7 {
 			t.Fatalf("SetVersion(v3, 3) after Replace = %v, %d, %v; want false, 7, nil", stored, held, err)
 		}
 	})
@@ -213,7 +213,7 @@ func TestShared(t *testing.T, newShared func(t *testing.T) core.Shared) {
 		s := newShared(t)
 		for i := range 2000 {
 			want := fmt.Sprintf("v%d", i)
-			if stored, _, err := s.SetVersion(ctx, "ryw", []byte(want), uint64(i+1), time.Minute); err != nil || !stored {
+			if stored, _, err := s.SetVersion(ctx, "ryw", core.Entry{Value: []byte(want), Version: uint64(i + 1), Found: true}, time.Minute); err != nil || !stored {
 				t.Fatalf("SetVersion %d = %v, %v; want true, nil", i, stored, err)
 			}
 			if v, ok, err := s.Get(ctx, "ryw"); err != nil || !ok || string(v) != want {

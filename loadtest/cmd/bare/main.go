@@ -26,8 +26,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tiercache/tiercache/core"
 	"github.com/tiercache/tiercache/loadtest"
+	"github.com/tiercache/tiercache/users"
 	"github.com/valyala/fasthttp"
 )
 
@@ -162,7 +162,7 @@ func (h *handler) user(ctx *fasthttp.RequestCtx, name []byte) {
 			writeError(ctx, fasthttp.StatusBadRequest, "Malformed JSON body.")
 			return
 		}
-		writeUser(ctx, core.User{Name: string(name), Email: body.Email}, "' updated.\"}\n")
+		writeUser(ctx, users.User{Name: string(name), Email: body.Email}, "' updated.\"}\n")
 	case ctx.IsDelete():
 		r.Header.SetCanonical(hdrCacheStatus, csMethod)
 		r.AppendBodyString(`{"message":"User '`)
@@ -187,12 +187,12 @@ func (h *handler) register(ctx *fasthttp.RequestCtx) {
 	}
 	ctx.SetStatusCode(fasthttp.StatusCreated)
 	ctx.Response.Header.SetCanonical(hdrLocation, []byte("/user/"+body.Username))
-	writeUser(ctx, core.User{Name: body.Username, Email: body.Email}, "' registered successfully.\"}\n")
+	writeUser(ctx, users.User{Name: body.Username, Email: body.Email}, "' registered successfully.\"}\n")
 }
 
 // writeUser writes {"data":<user>,"message":"User '<name><tail>, as package
 // server does.
-func writeUser(ctx *fasthttp.RequestCtx, u core.User, tail string) {
+func writeUser(ctx *fasthttp.RequestCtx, u users.User, tail string) {
 	r := &ctx.Response
 	r.AppendBodyString(`{"data":`)
 	r.AppendBody(u.AppendJSON(nil))
@@ -203,6 +203,6 @@ func writeUser(ctx *fasthttp.RequestCtx, u core.User, tail string) {
 
 func writeError(ctx *fasthttp.RequestCtx, status int, msg string) {
 	ctx.SetStatusCode(status)
-	ctx.Response.AppendBody(core.AppendJSONString([]byte(`{"error":`), msg))
+	ctx.Response.AppendBody(users.AppendJSONString([]byte(`{"error":`), msg))
 	ctx.Response.AppendBodyString("}\n")
 }

@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tiercache/tiercache/backends/memory"
 	"github.com/tiercache/tiercache/backends/ristretto"
 	"github.com/tiercache/tiercache/core"
 	"github.com/tiercache/tiercache/server"
+	"github.com/tiercache/tiercache/users"
+	"github.com/tiercache/tiercache/users/memory"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 )
@@ -67,7 +68,7 @@ func TestBareWritesTiercacheBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cache, err := core.New(core.Config{Store: memory.New(), Local: core.NewLocal(l1)})
+	cache, err := users.NewCache(memory.New(), core.Config{L1: l1})
 	if err != nil {
 		t.Fatal(err)
 	}

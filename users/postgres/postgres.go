@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tiercache/tiercache/core"
+	"github.com/tiercache/tiercache/users"
 )
 
 var errClosed = errors.New("postgres: store closed")
@@ -25,7 +26,7 @@ type Config struct {
 	QueryTimeout time.Duration
 }
 
-// Store is a core.Store in a PostgreSQL database. Its zero value is not
+// Store is a users.Store in a PostgreSQL database. Its zero value is not
 // usable; call Open.
 type Store struct {
 	pool      *pgxpool.Pool
@@ -34,7 +35,7 @@ type Store struct {
 	closeOnce sync.Once
 }
 
-var _ core.Store = (*Store)(nil)
+var _ users.Store = (*Store)(nil)
 
 // schemaLock keys the advisory lock around the schema DDL. It uses the
 // two-key form, a key space apart from the one-key locks of the writes.
@@ -91,10 +92,10 @@ func Open(ctx context.Context, url string, cfg Config) (*Store, error) {
 // Get returns the user with the version of its last write, or
 // core.ErrNotFound with the latest version given. It waits for a write of
 // name that is in flight; see "Versions" in the package doc.
-func (s *Store) Get(ctx context.Context, name string) (core.User, error) {
+func (s *Store) Get(ctx context.Context, name string) (users.User, error) {
 	ctx, cancel, err := s.begin(ctx)
 	if err != nil {
-		return core.User{}, err
+		return users.User{}, err
 	}
 	defer cancel()
 	// One round trip and one implicit transaction, which holds the lock
@@ -116,25 +117,25 @@ func (s *Store) Get(ctx context.Context, name string) (core.User, error) {
 	}
 	switch {
 	case err != nil:
-		return core.User{}, fmt.Errorf("postgres: cannot get %q: %w", name, err)
+		return users.User{}, fmt.Errorf("postgres: cannot get %q: %w", name, err)
 	case email == nil:
-		return core.User{Version: last}, core.ErrNotFound
+		return users.User{Version: last}, core.ErrNotFound
 	}
-	return core.User{Name: name, Email: *email, Version: *version}, nil
+	return users.User{Name: name, Email: *email, Version: *version}, nil
 }
 
-// Create adds u, or returns core.ErrExists. A taken name is not an error
+// Create adds u, or returns users.ErrExists. A taken name is not an error
 // for PostgreSQL (ON CONFLICT DO NOTHING), so that a busy registration
 // endpoint does not fill the server's log with unique violations.
-func (s *Store) Create(ctx context.Context, u core.User) (uint64, error) {
-	return s.write(ctx, "create", u.Name, core.ErrExists,
+func (s *Store) Create(ctx context.Context, u users.User) (uint64, error) {
+	return s.write(ctx, "create", u.Name, users.ErrExists,
 		"INSERT INTO tiercache_users (username, email, version) VALUES ($1, $2, nextval('tiercache_versions')) "+
 			"ON CONFLICT (username) DO NOTHING RETURNING version",
 		u.Name, u.Email)
 }
 
 // Update replaces the email of an existing user, or returns core.ErrNotFound.
-func (s *Store) Update(ctx context.Context, u core.User) (uint64, error) {
+func (s *Store) Update(ctx context.Context, u users.User) (uint64, error) {
 	return s.write(ctx, "update", u.Name, core.ErrNotFound,
 		"UPDATE tiercache_users SET email = $2, version = nextval('tiercache_versions') WHERE username = $1 RETURNING version",
 		u.Name, u.Email)
@@ -150,7 +151,7 @@ func (s *Store) Delete(ctx context.Context, name string) (uint64, error) {
 // write runs the lock of name (see "Versions" in the package doc) and
 // query, which returns the write's version, as one batch: one round trip
 // and one implicit transaction. No row means noRow; a duplicate key,
-// core.ErrExists.
+// users.ErrExists.
 func (s *Store) write(ctx context.Context, op, name string, noRow error, query string, args ...any) (uint64, error) {
 	ctx, cancel, err := s.begin(ctx)
 	if err != nil {
@@ -180,7 +181,7 @@ func (s *Store) write(ctx context.Context, op, name string, noRow error, query s
 	case errors.Is(err, pgx.ErrNoRows):
 		return 0, noRow
 	case errors.As(err, &pgErr) && pgErr.Code == "23505": // unique_violation
-		return 0, core.ErrExists
+		return 0, users.ErrExists
 	}
 	return 0, fmt.Errorf("postgres: cannot %s %q: %w", op, name, err)
 }

@@ -1,4 +1,4 @@
-// Package postgres is the core.Store on PostgreSQL, through pgx: the store
+// Package postgres is the users.Store on PostgreSQL, through pgx: the store
 // that several tiercache instances share.
 //
 // # Schema
@@ -55,7 +55,7 @@
 //
 // Get takes the lock shared, in the same transaction as its read. A miss
 // returns core.ErrNotFound with the sequence's last value, which is at least
-// the version of every write committed before the Get, as core.Store
+// the version of every write committed before the Get, as users.Store
 // requires. The last value also counts draws of writes still in flight, so
 // without the lock this could happen:
 //

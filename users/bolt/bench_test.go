@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/tiercache/tiercache/core"
+	"github.com/tiercache/tiercache/users"
 )
 
 // BenchmarkCreate measures durable registrations of distinct users by 1, 8
@@ -29,7 +29,7 @@ func BenchmarkCreate(b *testing.B) {
 				}
 				for pb.Next() {
 					name := "user" + strconv.FormatInt(next.Add(1), 10)
-					if _, err := s.Create(b.Context(), core.User{Name: name, Email: name + "@example.com"}); err != nil {
+					if _, err := s.Create(b.Context(), users.User{Name: name, Email: name + "@example.com"}); err != nil {
 						b.Error(err)
 						return
 					}

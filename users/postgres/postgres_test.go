@@ -7,10 +7,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/tiercache/tiercache/backends/postgres"
 	"github.com/tiercache/tiercache/core"
-	"github.com/tiercache/tiercache/core/coretest"
 	"github.com/tiercache/tiercache/internal/pgtest"
+	"github.com/tiercache/tiercache/users"
+	"github.com/tiercache/tiercache/users/postgres"
+	"github.com/tiercache/tiercache/users/userstest"
 )
 
 // pg is the package's one server; each test opens its own database on it.
@@ -34,7 +35,7 @@ func open(t *testing.T, url string) *postgres.Store {
 }
 
 func TestStore(t *testing.T) {
-	coretest.TestStore(t, func(t *testing.T) core.Store {
+	userstest.TestStore(t, func(t *testing.T) users.Store {
 		return open(t, pgtest.NewDatabase(t, pg.Start(t)))
 	})
 }
@@ -72,7 +73,7 @@ func TestConcurrentOpen(t *testing.T) {
 			t.Cleanup(func() { _ = stores[i].Close() })
 		}
 		// They share one table and one sequence.
-		v, err := stores[0].Create(t.Context(), core.User{Name: "kiran", Email: "kiran@example.com"})
+		v, err := stores[0].Create(t.Context(), users.User{Name: "kiran", Email: "kiran@example.com"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,7 +94,7 @@ func TestDeleteRacesCreate(t *testing.T) {
 	const name = "kiran"
 	var both, createLost int
 	for round := range 300 {
-		created, err := a.Create(ctx, core.User{Name: name, Email: fmt.Sprintf("%d@example.com", round)})
+		created, err := a.Create(ctx, users.User{Name: name, Email: fmt.Sprintf("%d@example.com", round)})
 		if err != nil {
 			t.Fatalf("round %d: setup Create: got %v; want nil", round, err)
 		}
@@ -104,15 +105,15 @@ func TestDeleteRacesCreate(t *testing.T) {
 		wg.Go(func() { <-start; deleted, delErr = a.Delete(ctx, name) })
 		wg.Go(func() {
 			<-start
-			recreated, createErr = b.Create(ctx, core.User{Name: name, Email: fmt.Sprintf("new%d@example.com", round)})
+			recreated, createErr = b.Create(ctx, users.User{Name: name, Email: fmt.Sprintf("new%d@example.com", round)})
 		})
 		close(start)
 		wg.Wait()
 		if delErr != nil {
 			t.Fatalf("round %d: Delete: got %v; want nil", round, delErr)
 		}
-		if createErr != nil && !errors.Is(createErr, core.ErrExists) {
-			t.Fatalf("round %d: Create: got %v; want nil or %v", round, createErr, core.ErrExists)
+		if createErr != nil && !errors.Is(createErr, users.ErrExists) {
+			t.Fatalf("round %d: Create: got %v; want nil or %v", round, createErr, users.ErrExists)
 		}
 		if createErr == nil {
 			both++
@@ -158,13 +159,13 @@ func TestMissBelowLaterWrite(t *testing.T) {
 	for round := range 300 {
 		name := fmt.Sprintf("user%d", round)
 		var created uint64
-		var got core.User
+		var got users.User
 		var createErr, getErr error
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		wg.Go(func() {
 			<-start
-			created, createErr = a.Create(ctx, core.User{Name: name, Email: name + "@example.com"})
+			created, createErr = a.Create(ctx, users.User{Name: name, Email: name + "@example.com"})
 		})
 		wg.Go(func() { <-start; got, getErr = b.Get(ctx, name) })
 		close(start)

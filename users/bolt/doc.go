@@ -1,4 +1,4 @@
-// Package bolt is the embedded, durable core.Store on go.etcd.io/bbolt: the
+// Package bolt is the embedded, durable users.Store on go.etcd.io/bbolt: the
 // default store of a single tiercache instance.
 //
 // # Durability
@@ -15,7 +15,7 @@
 // deletes, re-registrations, restarts and crashes: a sequence step can only
 // be lost together with the write it was drawn for, whose caller was then
 // not given it. Create, Update and Delete return the version of their write;
-// a refused one (core.ErrExists, core.ErrNotFound) draws no version and
+// a refused one (users.ErrExists, core.ErrNotFound) draws no version and
 // changes nothing. Versions may skip numbers but never repeat or go back.
 //
 // # Group commit
@@ -29,7 +29,7 @@
 // grows with concurrency instead of being capped at one write per fsync.
 // Outcomes and versions are decided in queue order inside the transaction,
 // so of two Creates of one name in one batch the first wins and the second
-// gets core.ErrExists, and a later write of a user in the batch gets a higher
+// gets users.ErrExists, and a later write of a user in the batch gets a higher
 // version than an earlier one. If the transaction fails, every request in it
 // gets the error and no version, and none of them is applied.
 //

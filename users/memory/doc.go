@@ -1,9 +1,9 @@
-// Package memory is an in-process core.Store: the seed's dictionary, made
+// Package memory is an in-process users.Store: the seed's dictionary, made
 // safe for concurrent use.
 //
 // It is meant for tests and benchmarks, where it isolates the cache from any
 // storage cost. It keeps nothing across restarts, so the durability promise of
-// core.Store holds only for the life of the process. All methods are safe for
+// users.Store holds only for the life of the process. All methods are safe for
 // concurrent use; Get takes a read lock, so reads proceed in parallel.
 //
 // Versions come from one counter for the whole Store, advanced under the

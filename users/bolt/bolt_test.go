@@ -15,9 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tiercache/tiercache/backends/bolt"
 	"github.com/tiercache/tiercache/core"
-	"github.com/tiercache/tiercache/core/coretest"
+	"github.com/tiercache/tiercache/users"
+	"github.com/tiercache/tiercache/users/bolt"
+	"github.com/tiercache/tiercache/users/userstest"
 	"go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
@@ -36,7 +37,7 @@ func open(t testing.TB) (*bolt.Store, string) {
 }
 
 func TestStore(t *testing.T) {
-	coretest.TestStore(t, func(t *testing.T) core.Store {
+	userstest.TestStore(t, func(t *testing.T) users.Store {
 		s, _ := open(t)
 		return s
 	})
@@ -135,7 +136,7 @@ func TestCancelAnswerMatchesDisk(t *testing.T) {
 func TestReopen(t *testing.T) {
 	s, path := open(t)
 	const n = 10
-	want := make([]core.User, n)
+	want := make([]users.User, n)
 	for i := range n {
 		want[i] = user(i)
 		v, err := s.Create(t.Context(), want[i])
@@ -178,7 +179,7 @@ func TestVersionsAfterReopen(t *testing.T) {
 		write(fmt.Sprintf("round %d: Create %s", round, user(round).Name), v, err)
 		v, err = s.Create(ctx, user(100))
 		write(fmt.Sprintf("round %d: Create user100", round), v, err)
-		user0 := core.User{Name: "user0", Email: fmt.Sprintf("round%d@example.com", round)}
+		user0 := users.User{Name: "user0", Email: fmt.Sprintf("round%d@example.com", round)}
 		user0.Version, err = s.Update(ctx, user0)
 		write(fmt.Sprintf("round %d: Update user0", round), user0.Version, err)
 		v, err = s.Delete(ctx, "user100")
@@ -199,7 +200,7 @@ func TestVersionsAfterReopen(t *testing.T) {
 // next write.
 func TestRecordFormat(t *testing.T) {
 	s, path := open(t)
-	u := core.User{Name: "kiran", Email: "<kiran>@example.com"}
+	u := users.User{Name: "kiran", Email: "<kiran>@example.com"}
 	v, err := s.Create(t.Context(), u)
 	if err != nil {
 		t.Fatalf("Create: got %v; want nil", err)
@@ -212,7 +213,7 @@ func TestRecordFormat(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bbolt.Open: got %v; want nil", err)
 	}
-	legacy := core.User{Name: "old", Email: "old@example.com"}
+	legacy := users.User{Name: "old", Email: "old@example.com"}
 	var stored string
 	err = db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket([]byte("users"))
@@ -235,7 +236,7 @@ func TestRecordFormat(t *testing.T) {
 	if err != nil || got != legacy {
 		t.Errorf("Get of a record without version: got %+v, %v; want %+v, nil", got, err, legacy)
 	}
-	updated, err := s.Update(t.Context(), core.User{Name: legacy.Name, Email: "new@example.com"})
+	updated, err := s.Update(t.Context(), users.User{Name: legacy.Name, Email: "new@example.com"})
 	if err != nil || updated <= v {
 		t.Errorf("Update of a record without version: got %d, %v; want > %d, nil", updated, err, v)
 	}
@@ -376,7 +377,7 @@ func TestHelperBoltWriter(t *testing.T) {
 		wg.Go(func() {
 			for i := 0; ctx.Err() == nil; i++ {
 				name := fmt.Sprintf("w%d-%d", g, i)
-				v, err := s.Create(ctx, core.User{Name: name, Email: name + "@example.com"})
+				v, err := s.Create(ctx, users.User{Name: name, Email: name + "@example.com"})
 				if err != nil {
 					if ctx.Err() == nil {
 						t.Errorf("Create %s: %v", name, err)
@@ -395,22 +396,22 @@ func TestHelperBoltWriter(t *testing.T) {
 	wg.Wait()
 }
 
-func user(i int) core.User {
+func user(i int) users.User {
 	name := fmt.Sprintf("user%d", i)
-	return core.User{Name: name, Email: name + "@example.com"}
+	return users.User{Name: name, Email: name + "@example.com"}
 }
 
 // A registration of a taken name is refused without a commit (no fsync).
 func TestTakenNameCommitsNothing(t *testing.T) {
 	s, _ := open(t)
 	ctx := context.Background()
-	if _, err := s.Create(ctx, core.User{Name: "kiran", Email: "kiran@example.com"}); err != nil {
+	if _, err := s.Create(ctx, users.User{Name: "kiran", Email: "kiran@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	before := s.Stats().Commits
 	for range 10 {
-		if _, err := s.Create(ctx, core.User{Name: "kiran", Email: "other@example.com"}); !errors.Is(err, core.ErrExists) {
-			t.Fatalf("second Create: got %v; want core.ErrExists", err)
+		if _, err := s.Create(ctx, users.User{Name: "kiran", Email: "other@example.com"}); !errors.Is(err, users.ErrExists) {
+			t.Fatalf("second Create: got %v; want users.ErrExists", err)
 		}
 	}
 	if got := s.Stats().Commits - before; got != 0 {

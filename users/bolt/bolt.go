@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tiercache/tiercache/core"
+	"github.com/tiercache/tiercache/users"
 	"go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
@@ -46,7 +47,7 @@ type Stats struct {
 	Writes uint64
 }
 
-// Store is a durable core.Store in one bbolt file. Its zero value is not
+// Store is a durable users.Store in one bbolt file. Its zero value is not
 // usable; call Open. Emails must be valid UTF-8, as net/mail ensures:
 // encoding/json would store invalid bytes as U+FFFD.
 type Store struct {
@@ -65,7 +66,7 @@ type Store struct {
 	commits, writes atomic.Uint64
 }
 
-var _ core.Store = (*Store)(nil)
+var _ users.Store = (*Store)(nil)
 
 // Open opens or creates the Store in the file at path, creating its parent
 // directory. It fails after about a second if another Store holds the file.
@@ -125,7 +126,7 @@ const versionField = `,"version":`
 // room for appendVersion to finish it without allocating. The caller encodes,
 // so that the writer, through which all writes pass one at a time, only
 // appends a number.
-func encodeRecord(u core.User) ([]byte, error) {
+func encodeRecord(u users.User) ([]byte, error) {
 	enc, err := json.Marshal(record{Email: u.Email, Username: u.Name})
 	if err != nil {
 		return nil, err
@@ -143,12 +144,12 @@ func appendVersion(prefix []byte, version uint64) []byte {
 
 // Get returns the user with the version of its last write, or
 // core.ErrNotFound. It does not wait for the writer.
-func (s *Store) Get(ctx context.Context, name string) (core.User, error) {
+func (s *Store) Get(ctx context.Context, name string) (users.User, error) {
 	if err := ctx.Err(); err != nil {
-		return core.User{}, err
+		return users.User{}, err
 	}
 	if s.closed.Load() {
-		return core.User{}, errClosed
+		return users.User{}, errClosed
 	}
 	var rec record
 	err := s.db.View(func(tx *bbolt.Tx) error {
@@ -163,36 +164,36 @@ func (s *Store) Get(ctx context.Context, name string) (core.User, error) {
 		return json.Unmarshal(v, &rec)
 	})
 	if errors.Is(err, core.ErrNotFound) {
-		return core.User{Version: rec.Version}, err
+		return users.User{Version: rec.Version}, err
 	}
 	if err != nil {
-		return core.User{}, fmt.Errorf("bolt: cannot get %q: %w", name, err)
+		return users.User{}, fmt.Errorf("bolt: cannot get %q: %w", name, err)
 	}
-	return core.User{Name: name, Email: rec.Email, Version: rec.Version}, nil
+	return users.User{Name: name, Email: rec.Email, Version: rec.Version}, nil
 }
 
-// Create adds u, or returns core.ErrExists. It returns u's version and a nil
+// Create adds u, or returns users.ErrExists. It returns u's version and a nil
 // error once u is on disk.
-func (s *Store) Create(ctx context.Context, u core.User) (uint64, error) {
+func (s *Store) Create(ctx context.Context, u users.User) (uint64, error) {
 	// A name that is taken now is refused from a read: no commit, no fsync.
 	// The writer checks again, so a name taken after this read is refused
 	// too.
 	if _, err := s.Get(ctx, u.Name); err == nil {
-		return 0, core.ErrExists
+		return 0, users.ErrExists
 	}
 	return s.write(ctx, opCreate, u)
 }
 
 // Update replaces the email of an existing user, or returns core.ErrNotFound.
 // It returns the new version and a nil error once the change is on disk.
-func (s *Store) Update(ctx context.Context, u core.User) (uint64, error) {
+func (s *Store) Update(ctx context.Context, u users.User) (uint64, error) {
 	return s.write(ctx, opUpdate, u)
 }
 
 // Delete removes a user, or returns core.ErrNotFound. It returns the version
 // of the removal and a nil error once the removal is on disk.
 func (s *Store) Delete(ctx context.Context, name string) (uint64, error) {
-	return s.write(ctx, opDelete, core.User{Name: name})
+	return s.write(ctx, opDelete, users.User{Name: name})
 }
 
 // Ping fails once s is closed or if its file lost the users bucket.
@@ -270,7 +271,7 @@ type request struct {
 }
 
 // write queues a request for the writer and waits for its outcome.
-func (s *Store) write(ctx context.Context, o op, u core.User) (uint64, error) {
+func (s *Store) write(ctx context.Context, o op, u users.User) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err // never queued, so certainly not written
 	}
@@ -384,14 +385,14 @@ func (s *Store) commit(batch []*request) {
 // The version is the bucket's sequence, which bbolt stores in the bucket and
 // so commits with the write: it keeps increasing across deletes, restarts and
 // kill -9, and it is drawn in queue order, the order in which the requests
-// are applied. A request refused with core.ErrExists or core.ErrNotFound
+// are applied. A request refused with users.ErrExists or core.ErrNotFound
 // draws none; one whose Put or Delete fails after the draw leaves a gap,
 // which the contract allows.
 func apply(b *bbolt.Bucket, r *request) (uint64, error) {
 	exists := b.Get(r.key) != nil
 	switch {
 	case r.op == opCreate && exists:
-		return 0, core.ErrExists
+		return 0, users.ErrExists
 	case r.op != opCreate && !exists:
 		return 0, core.ErrNotFound
 	}

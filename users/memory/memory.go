@@ -6,11 +6,12 @@ import (
 	"sync"
 
 	"github.com/tiercache/tiercache/core"
+	"github.com/tiercache/tiercache/users"
 )
 
 var errClosed = errors.New("memory: store closed")
 
-// Store is a core.Store in a map. Its zero value is not usable; call New.
+// Store is a users.Store in a map. Its zero value is not usable; call New.
 type Store struct {
 	mu      sync.RWMutex
 	users   map[string]entry // by user name
@@ -24,7 +25,7 @@ type entry struct {
 	version uint64
 }
 
-var _ core.Store = (*Store)(nil)
+var _ users.Store = (*Store)(nil)
 
 // New returns an empty Store.
 func New() *Store {
@@ -33,27 +34,27 @@ func New() *Store {
 
 // Get returns the user with the version of its last write, or
 // core.ErrNotFound.
-func (s *Store) Get(ctx context.Context, name string) (core.User, error) {
+func (s *Store) Get(ctx context.Context, name string) (users.User, error) {
 	if err := ctx.Err(); err != nil {
-		return core.User{}, err
+		return users.User{}, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return core.User{}, errClosed
+		return users.User{}, errClosed
 	}
 	e, ok := s.users[name]
 	if !ok {
-		return core.User{Version: s.version}, core.ErrNotFound
+		return users.User{Version: s.version}, core.ErrNotFound
 	}
-	return core.User{Name: name, Email: e.email, Version: e.version}, nil
+	return users.User{Name: name, Email: e.email, Version: e.version}, nil
 }
 
-// Create adds u and returns its version, or returns core.ErrExists.
-func (s *Store) Create(ctx context.Context, u core.User) (uint64, error) {
+// Create adds u and returns its version, or returns users.ErrExists.
+func (s *Store) Create(ctx context.Context, u users.User) (uint64, error) {
 	return s.write(ctx, func() (uint64, error) {
 		if _, ok := s.users[u.Name]; ok {
-			return 0, core.ErrExists
+			return 0, users.ErrExists
 		}
 		v := s.nextVersion()
 		s.users[u.Name] = entry{email: u.Email, version: v}
@@ -63,7 +64,7 @@ func (s *Store) Create(ctx context.Context, u core.User) (uint64, error) {
 
 // Update replaces the email of an existing user and returns the new version,
 // or returns core.ErrNotFound.
-func (s *Store) Update(ctx context.Context, u core.User) (uint64, error) {
+func (s *Store) Update(ctx context.Context, u users.User) (uint64, error) {
 	return s.write(ctx, func() (uint64, error) {
 		if _, ok := s.users[u.Name]; !ok {
 			return 0, core.ErrNotFound
