@@ -12,6 +12,7 @@ import (
 
 	"github.com/tiercache/tiercache/backends/ristretto"
 	"github.com/tiercache/tiercache/core"
+	"github.com/tiercache/tiercache/internal/syncbuf"
 	"github.com/tiercache/tiercache/users"
 	"github.com/tiercache/tiercache/users/memory"
 	"github.com/valyala/fasthttp"
@@ -102,24 +103,6 @@ func (f *fakeShared) Status() string {
 	return "ok"
 }
 
-// logBuf collects log output written from the server's goroutines.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // env is one server under test with its own cache, store and logs.
 type env struct {
 	mem    *memory.Store
@@ -127,7 +110,7 @@ type env struct {
 	srv    *Server
 	ln     *fasthttputil.InmemoryListener
 	client *fasthttp.Client
-	logs   *logBuf
+	logs   *syncbuf.Buffer
 }
 
 // envConfig varies an env; the zero value is L1 (ristretto) + memory store.
@@ -170,7 +153,7 @@ func newCache(tb testing.TB, cfg envConfig) (*users.Cache, *memory.Store) {
 func newEnv(t *testing.T, cfg envConfig) *env {
 	t.Helper()
 	cache, mem := newCache(t, cfg)
-	logs := &logBuf{}
+	logs := &syncbuf.Buffer{}
 	srv := New(cache, Config{Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	ln := fasthttputil.NewInmemoryListener()
 	hs := srv.HTTPServer()

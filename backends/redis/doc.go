@@ -89,7 +89,8 @@
 // core.ErrUnavailable, so a down Redis does not cost each request a
 // timeout, and a background probe runs every Config.ProbeInterval: a
 // script that deletes the group's probe key, a key under the prefix in the
-// group's slots that no user can have (Prefix+"#probe{TAG}"), so it goes to
+// group's slots that the application must not use (Prefix+"#probe{TAG}";
+// no user name has a '#'), so it goes to
 // the node that serves the group. Redis refuses it for every reason it
 // would refuse the tier's own calls, where a PING would pass. One probe
 // goroutine sends the scripts of all open groups in one DoMulti, which

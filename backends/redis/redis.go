@@ -26,8 +26,8 @@ type Config struct {
 	// a Redis Cluster (the node is asked); several (?addr=host2:port) mean
 	// a cluster. Required.
 	URL string
-	// Prefix of every key; the tier tracks every key under it. Default
-	// "tiercache:".
+	// Prefix of every key; the tier tracks every key under it. Keys that
+	// start with "#probe{" are the breaker's own. Default "tiercache:".
 	Prefix string
 	// Timeout bounds each call. Default 50ms.
 	Timeout time.Duration
@@ -100,8 +100,8 @@ type group struct {
 	open     atomic.Bool
 	failures atomic.Int32 // consecutive failed calls
 	// probeKey is a key under the prefix whose slot is in the group and
-	// that no user name can be (names have no '#'), so the probe's DEL
-	// never touches a value of ours: Prefix + "#probe{TAG}".
+	// that the application must not use, so the probe's DEL never touches
+	// a value: Prefix + "#probe{TAG}".
 	probeKey string
 }
 

@@ -24,11 +24,10 @@ import (
 
 // EntryOverhead is the bookkeeping cost charged per entry besides its key and
 // value bytes: ristretto's item, its map slots, the TTL bucket entry and the
-// value's slice header and size class. It is measured, not derived: with
-// it, a tier filled with four times the users it holds keeps 0.95-1.02× its
-// MaxBytes in heap at 16, 32 and 64 MiB (bench BenchmarkL1Memory, user
-// entries of about 70 bytes). Go maps grow in steps, so the ratio moves
-// with the budget and the entry size.
+// value's slice header and size class. It is measured, not derived (bench
+// BenchmarkL1Memory checks the heap of a full tier against MaxBytes). Go
+// maps grow in steps, so the ratio moves with the budget and the entry
+// size.
 const EntryOverhead = 280
 
 // counterBytes approximates the memory of one admission counter.
@@ -39,8 +38,8 @@ type Config struct {
 	// MaxBytes is the memory budget, counters and entries together. Required.
 	MaxBytes int64
 	// NumCounters sizes the admission sketch; ristretto advises about 10×
-	// the number of entries when full. Default MaxBytes/32, which is about
-	// 5× the entries of 150-byte users while spending under 10% of MaxBytes.
+	// the number of entries when full. Default MaxBytes/32: several times
+	// the entries of small values, for a small share of MaxBytes.
 	NumCounters int64
 }
 
