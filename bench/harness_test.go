@@ -258,7 +258,7 @@ func (h *harness) seedRedis(tb testing.TB, n int) {
 	h.seeded = n
 
 	// Read the first and the last back as the L2 tier reads them.
-	t, err := redis.New(redis.Config{URL: r.URL(), Logger: logger})
+	t, err := redis.New(redis.Config{URL: r.URL(), Prefix: defaultPrefix, Logger: logger})
 	if err != nil {
 		tb.Fatalf("cannot open the L2 tier: %v", err)
 	}

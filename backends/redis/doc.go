@@ -5,8 +5,8 @@
 // connection turns on broadcast tracking of the key prefix (CLIENT TRACKING
 // ON PREFIX p BCAST): when any client changes a key under the prefix, or it
 // expires, Redis pushes an invalidation to every instance; the tier strips
-// the prefix and hands the key to the core.Invalidator (the L1). A lost
-// connection or FLUSHALL arrives as Invalidate(nil). Broadcast rather than
+// the prefix and hands the key to the subscribed core.Invalidator (the
+// L1). A lost connection or FLUSHALL arrives as Invalidate(nil). Broadcast rather than
 // per-key (OPTIN) tracking because OPTIN makes Redis remember every key each
 // client read, misses included, about 100 bytes each: a flood of lookups
 // of unknown names would grow Redis by 20 MB per 200,000 names.
@@ -27,7 +27,8 @@
 //
 // # Values
 //
-// A value is {"v":VERSION,"d":VAL}. The SetVersion and Replace scripts read
+// A value is {"v":VERSION,"d":VAL}, and a "not found" entry {"v":VERSION},
+// which Get reports as a miss. The SetVersion and Replace scripts read
 // only the first 64 bytes of what a key holds to find its version, so a
 // huge value set by hand costs them no copy; a value without that head is
 // not one of ours and any write replaces it.
