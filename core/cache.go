@@ -61,6 +61,10 @@ type Config struct {
 	Validate func(key string, value []byte) bool
 	// TTL of a value in both tiers, before jitter. Default 1h.
 	TTL time.Duration
+	// TTLOf, when set, gives the TTL of each value, capped by TTL, for
+	// values that carry their own lifetime. It runs when a value is
+	// stored, never on an L1 hit.
+	TTLOf func(key string, value []byte) time.Duration
 	// NegativeTTL of a "not found" entry, before jitter. Default 30s.
 	NegativeTTL time.Duration
 	// DegradedTTL caps the L1 TTL of entries filled while L2 is unreachable:
@@ -102,6 +106,7 @@ type Cache struct {
 	shared Shared
 	loader Loader
 	flight singleflight.Group
+	fresh  singleflight.Group // Refresh's loads
 	outbox *outbox // nil without L2
 	recent *recent // the keys written lately; nil without L2
 	stats  counters
@@ -258,7 +263,7 @@ func (c *Cache) load(ctx context.Context, key string) (Result, error) {
 			useL2 = false
 		case ok:
 			c.stats.l2Hits.Add(1)
-			c.local.Fill(key, ticket, v, true, c.ttl(true, c.cfg.TTL))
+			c.local.Fill(key, ticket, v, true, c.ttl(key, Entry{Value: v, Found: true}, c.cfg.TTL))
 			return answer(v, true, SourceL2)
 		default:
 			// A miss, or a "not found" marker: that keeps fills that loaded
@@ -290,7 +295,7 @@ func (c *Cache) load(ctx context.Context, key string) (Result, error) {
 		// and nothing of ours ends that (no L2 write follows). A write
 		// anywhere therefore drops the entry, or, if it came after the
 		// ticket, makes Fill refuse it.
-		c.local.Fill(key, ticket, nil, false, c.ttl(false, c.cfg.TTL))
+		c.local.Fill(key, ticket, nil, false, c.ttl(key, e, c.cfg.TTL))
 	case useL2:
 		// No L1 fill: Shared promises to report changes of key only until
 		// the next one, and our own L2 write is one, so an L1 entry might
@@ -303,9 +308,9 @@ func (c *Cache) load(ctx context.Context, key string) (Result, error) {
 			c.stats.l2Rejected.Add(1)
 		}
 	case c.shared == nil:
-		c.local.Fill(key, ticket, e.Value, e.Found, c.ttl(e.Found, c.cfg.TTL))
+		c.local.Fill(key, ticket, e.Value, e.Found, c.ttl(key, e, c.cfg.TTL))
 	default: // L2 configured but unreachable: nothing will invalidate this entry.
-		c.local.Fill(key, ticket, e.Value, e.Found, c.ttl(e.Found, c.cfg.DegradedTTL))
+		c.local.Fill(key, ticket, e.Value, e.Found, c.ttl(key, e, c.cfg.DegradedTTL))
 	}
 	return answer(e.Value, e.Found, SourceStore)
 }
@@ -322,7 +327,7 @@ func (c *Cache) load(ctx context.Context, key string) (Result, error) {
 // write always ends up in L2, whatever L2 held; setL2 then reports that it
 // repaired L2.
 func (c *Cache) setL2(ctx context.Context, key string, e Entry) (repaired bool, err error) {
-	stored, held, err := c.shared.SetVersion(ctx, key, e, c.ttl(e.Found, c.cfg.TTL))
+	stored, held, err := c.shared.SetVersion(ctx, key, e, c.ttl(key, e, c.cfg.TTL))
 	if err != nil || stored || held <= e.Version {
 		return false, err
 	}
@@ -335,7 +340,7 @@ func (c *Cache) setL2(ctx context.Context, key string, e Entry) (repaired bool, 
 	}
 	c.cfg.Logger.Warn("L2 holds a version that no write of the store gave: replacing it with the store's",
 		"key", key, "l2_version", held, "store_version", cur.Version)
-	ttl := c.ttl(cur.Found, c.cfg.TTL)
+	ttl := c.ttl(key, cur, c.cfg.TTL)
 	replaced, err := c.shared.Replace(ctx, key, cur, held, ttl)
 	if err != nil {
 		return false, err
@@ -355,24 +360,89 @@ func (c *Cache) setL2(ctx context.Context, key string, e Entry) (repaired bool, 
 		return true, err
 	}
 	if now.Version != cur.Version {
-		_, _, err = c.shared.SetVersion(ctx, key, now, c.ttl(now.Found, c.cfg.TTL))
+		_, _, err = c.shared.SetVersion(ctx, key, now, c.ttl(key, now, c.cfg.TTL))
 		return true, err
 	}
 	return true, nil
 }
 
-// ttl returns the jittered TTL for an entry: the negative TTL for "not
-// found", capped by limit.
-func (c *Cache) ttl(found bool, limit time.Duration) time.Duration {
+// ttl returns the jittered TTL for e, the state of key: the negative TTL
+// for "not found", TTLOf's when set, else TTL; capped by limit.
+func (c *Cache) ttl(key string, e Entry, limit time.Duration) time.Duration {
 	d := c.cfg.TTL
-	if !found {
+	switch {
+	case !e.Found:
 		d = c.cfg.NegativeTTL
+	case c.cfg.TTLOf != nil:
+		d = c.cfg.TTLOf(key, e.Value)
 	}
 	d = min(d, limit)
 	if c.cfg.Jitter > 0 {
 		d += time.Duration((rand.Float64()*2 - 1) * c.cfg.Jitter * float64(d))
 	}
 	return max(d, time.Millisecond)
+}
+
+// Refresh loads key from the Loader now, whatever the tiers hold, and
+// stores what it loaded as a miss would: into L2 with its version, or into
+// L1 when there is no L2 or L2 is down. It is for values that go stale by
+// their own content, such as a value that carries the time it was made:
+// after Refresh returns, Get answers what it loaded or something newer.
+// Concurrent refreshes of a key in this process share one load, which runs
+// like Get's.
+func (c *Cache) Refresh(ctx context.Context, key string) (Result, error) {
+	key = strings.Clone(key)
+	load := func() (r any, err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				r, err = Result{}, fmt.Errorf("core: refresh of %q panicked: %v\n%s", key, v, debug.Stack())
+			}
+		}()
+		return c.refresh(context.WithoutCancel(ctx), key)
+	}
+	if ctx.Done() == nil {
+		r, err, _ := c.fresh.Do(key, load)
+		return r.(Result), err
+	}
+	ch := c.fresh.DoChan(key, load)
+	select {
+	case r := <-ch:
+		return r.Val.(Result), r.Err
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+}
+
+func (c *Cache) refresh(ctx context.Context, key string) (Result, error) {
+	ticket := c.local.Begin(key)
+	c.stats.storeLoads.Add(1)
+	e, err := c.loadStore(ctx, key)
+	if err != nil {
+		c.stats.storeErrors.Add(1)
+		return Result{Source: SourceStore}, err
+	}
+	switch {
+	case c.outbox != nil && c.outbox.has(key):
+		// The retry will publish.
+	case c.shared == nil:
+		// Replaces the entry, unless a write came meanwhile.
+		c.local.Fill(key, ticket, e.Value, e.Found, c.ttl(key, e, c.cfg.TTL))
+	default:
+		repaired, err := c.setL2(ctx, key, e)
+		if repaired {
+			c.stats.l2Rejected.Add(1)
+		}
+		if err != nil {
+			c.stats.l2Errors.Add(1)
+			c.local.Fill(key, ticket, e.Value, e.Found, c.ttl(key, e, c.cfg.DegradedTTL))
+			break
+		}
+		// L2 holds e or something newer. L2 reported its change, unless it
+		// held this very entry already: drop the old entry either way, and
+		// the next read fills from L2.
+		c.local.Invalidate([]string{key})
+	}
+	return answer(e.Value, e.Found, SourceStore)
 }
 
 // Publish makes the caches follow a write of key that the application

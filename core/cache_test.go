@@ -228,7 +228,7 @@ func TestTTLJitter(t *testing.T) {
 	c, _ := newCache(t, Config{Loader: newSource(), TTL: time.Hour})
 	lo, hi := time.Hour, time.Duration(0)
 	for range 1000 {
-		d := c.ttl(true, c.cfg.TTL)
+		d := c.ttl("k", Entry{Found: true}, c.cfg.TTL)
 		lo, hi = min(lo, d), max(hi, d)
 	}
 	if lo < 54*time.Minute || hi > 66*time.Minute || hi-lo < 6*time.Minute {
@@ -564,5 +564,95 @@ func TestOutboxRetriesPastAFailingKey(t *testing.T) {
 		if e, _ := flaky.entry(k); string(e.Value) != "new" {
 			t.Fatalf("L2 holds %s for %s; want the new value", e.Value, k)
 		}
+	}
+}
+
+// TTLOf sets each value's TTL; "not found" keeps the negative TTL.
+func TestTTLOf(t *testing.T) {
+	src := newSource("short", "5s", "long", "2h")
+	c, l1 := newCache(t, Config{Loader: src, Jitter: -1, TTL: 3 * time.Hour, NegativeTTL: time.Second,
+		TTLOf: func(_ string, v []byte) time.Duration {
+			d, err := time.ParseDuration(string(v))
+			if err != nil {
+				t.Errorf("TTLOf(%q): %v", v, err)
+			}
+			return d
+		}})
+	for _, k := range []string{"short", "long", "none"} {
+		_, _ = c.Get(context.Background(), k)
+	}
+	for k, want := range map[string]time.Duration{"short": 5 * time.Second, "long": 2 * time.Hour, "none": time.Second} {
+		if got := l1.ttls[k]; got != want {
+			t.Errorf("L1 TTL of %s = %v; want %v", k, got, want)
+		}
+	}
+}
+
+// Refresh reloads a key whose source changed without a Publish, with or
+// without L2, and later reads answer the reloaded value.
+func TestRefresh(t *testing.T) {
+	for _, withL2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("L2=%v", withL2), func(t *testing.T) {
+			ctx := context.Background()
+			src := newSource("k", "v1")
+			cfg := Config{Loader: src}
+			var l2 *flakyShared
+			if withL2 {
+				l2 = newFlakyShared()
+				cfg.L2 = l2
+			}
+			c, _ := newCache(t, cfg)
+			for range 3 { // store, then L2 and L1 with L2; store then L1 without
+				if r, err := c.Get(ctx, "k"); err != nil || string(r.Value) != "v1" {
+					t.Fatalf("Get = %q, %v; want v1", r.Value, err)
+				}
+			}
+			// The source changes by itself: same version, another value.
+			src.mu.Lock()
+			src.m["k"] = Entry{Value: []byte("v1 again"), Version: src.m["k"].Version, Found: true}
+			src.mu.Unlock()
+			if r, _ := c.Get(ctx, "k"); string(r.Value) != "v1" || r.Source != SourceL1 {
+				t.Fatalf("Get before Refresh = %q from %v; want v1 from L1", r.Value, r.Source)
+			}
+			if r, err := c.Refresh(ctx, "k"); err != nil || string(r.Value) != "v1 again" || r.Source != SourceStore {
+				t.Fatalf("Refresh = %q from %v, %v; want the new value from the store", r.Value, r.Source, err)
+			}
+			if r, err := c.Get(ctx, "k"); err != nil || string(r.Value) != "v1 again" {
+				t.Fatalf("Get after Refresh = %q from %v, %v; want the new value", r.Value, r.Source, err)
+			}
+			if withL2 {
+				if e, _ := l2.entry("k"); string(e.Value) != "v1 again" {
+					t.Fatalf("L2 holds %q after Refresh; want the new value", e.Value)
+				}
+			}
+		})
+	}
+}
+
+// Concurrent refreshes of one key share one load.
+func TestRefreshCoalesces(t *testing.T) {
+	release := make(chan struct{})
+	var loads atomic.Int64
+	c, _ := newCache(t, Config{Loader: LoaderFunc(func(context.Context, string) ([]byte, uint64, error) {
+		loads.Add(1)
+		<-release
+		return []byte("v"), 1, nil
+	})})
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			if _, err := c.Refresh(context.Background(), "k"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for loads.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // let the others join
+	close(release)
+	wg.Wait()
+	if n := loads.Load(); n >= 10 {
+		t.Fatalf("10 concurrent refreshes ran %d loads; want them shared", n)
 	}
 }
