@@ -107,8 +107,8 @@ type Cache struct {
 	loader Loader
 	flight singleflight.Group
 	fresh  singleflight.Group // Refresh's loads
-	outbox *outbox // nil without L2
-	recent *recent // the keys written lately; nil without L2
+	outbox *outbox            // nil without L2
+	recent *recent            // the keys written lately; nil without L2
 	stats  counters
 }
 
