@@ -754,3 +754,53 @@ func (t *Tier) Close() {
 		t.client.Close()
 	}
 }
+
+// versionKey is the Redis key of key's write counter (see NextVersion).
+func (t *Tier) versionKey(key string) string { return t.cfg.Prefix + "#v:" + key }
+
+// Version returns the write counter of key, 0 when it has none. With
+// NextVersion it gives versions to a source that has none of its own, such
+// as an HTTP origin: read the counter before loading, and a write that
+// bumps it afterwards gets a higher version than the load.
+func (t *Tier) Version(ctx context.Context, key string) (uint64, error) {
+	k := t.versionKey(key)
+	g := t.group(k)
+	if g.open.Load() {
+		return 0, core.ErrUnavailable
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
+	defer cancel()
+	v, err := t.client.Do(ctx, t.client.B().Get().Key(k).Build()).AsUint64()
+	if rueidis.IsRedisNil(err) {
+		g.succeeded()
+		return 0, nil
+	}
+	if err = t.result(g, err); err != nil {
+		return 0, fmt.Errorf("redis: cannot read a version: %w", err)
+	}
+	return v, nil
+}
+
+// nextVersionScript increments KEYS[1] and makes it live ARGV[1] ms more.
+const nextVersionScript = `local v = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return v`
+
+// NextVersion increments the write counter of key and returns it. The
+// counter lives for ttl after its last increment: make ttl longer than any
+// value of key lives in the tiers. Keys under Prefix+"#v:" are the counters.
+func (t *Tier) NextVersion(ctx context.Context, key string, ttl time.Duration) (uint64, error) {
+	k := t.versionKey(key)
+	g := t.group(k)
+	if g.open.Load() {
+		return 0, core.ErrUnavailable
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
+	defer cancel()
+	cmd := t.client.B().Eval().Script(nextVersionScript).Numkeys(1).Key(k).Arg(strconv.FormatInt(ttl.Milliseconds(), 10)).Build()
+	v, err := t.client.Do(ctx, cmd).AsInt64()
+	if err = t.result(g, err); err != nil {
+		return 0, fmt.Errorf("redis: cannot take a version: %w", err)
+	}
+	return uint64(v), nil
+}

@@ -293,3 +293,33 @@ func TestDownAtStart(t *testing.T) {
 		t.Fatalf("Status = %q; want degraded", got)
 	}
 }
+
+// Version reads what NextVersion counted, per key, and 0 for a key never
+// counted; the counter expires after its TTL.
+func TestVersions(t *testing.T) {
+	srv := redistest.Start(t)
+	tier := newTier(t, srv, &recorder{})
+	ctx := context.Background()
+	if v, err := tier.Version(ctx, "/a"); err != nil || v != 0 {
+		t.Fatalf("Version of a new key = %d, %v; want 0, nil", v, err)
+	}
+	for want := uint64(1); want <= 3; want++ {
+		v, err := tier.NextVersion(ctx, "/a", time.Minute)
+		if err != nil || v != want {
+			t.Fatalf("NextVersion = %d, %v; want %d", v, err, want)
+		}
+		if got, err := tier.Version(ctx, "/a"); err != nil || got != want {
+			t.Fatalf("Version = %d, %v; want %d", got, err, want)
+		}
+	}
+	if v, err := tier.Version(ctx, "/b"); err != nil || v != 0 {
+		t.Fatalf("Version of another key = %d, %v; want 0", v, err)
+	}
+	if _, err := tier.NextVersion(ctx, "/short", 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the counter to expire", func() bool {
+		v, err := tier.Version(ctx, "/short")
+		return err == nil && v == 0
+	})
+}
