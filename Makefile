@@ -16,10 +16,13 @@ run:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/tiercache ./cmd/tiercache
 
-## test: install redis-server, PostgreSQL and npm if missing, then static checks, the k6 scripts'
-## type check, race tests (the compose file's checks among them), alloc tests, fuzzing
+## test: install redis-server, PostgreSQL, npm, nginx, Varnish and wrk if missing (make deps), then
+## static checks, the k6 scripts' type check, race tests (the compose file's checks among them),
+## alloc tests, fuzzing
 test: deps check k6check unit allocs fuzz
 
+## deps: apt-get install what is missing of redis-server, postgresql, npm, nginx-light, varnish and
+## wrk (the caching proxies internal/launch starts, and the load generator of make bench)
 deps:
 	@./internal/scripts/install-deps.sh
 

@@ -72,7 +72,7 @@ func StartPostgres(dir string) (*Postgres, error) {
 		return nil, err
 	}
 	if cred != nil {
-		if err := checkSearchable(dir, cred); err != nil {
+		if err := checkSearchable(dir, "postgres", cred); err != nil {
 			return nil, err
 		}
 	}
@@ -83,7 +83,7 @@ func StartPostgres(dir string) (*Postgres, error) {
 	}
 	defer logf.Close() // the server keeps its own copy of the descriptor
 	if cred != nil {
-		if err := chownTree(dir, cred); err != nil {
+		if err := chownTree(dir, "postgres", cred); err != nil {
 			return nil, err
 		}
 	}
@@ -213,25 +213,33 @@ func isExecutable(path string) bool {
 // postgresCredential returns nil when this process is not root, and the
 // credential of the postgres system user when it is.
 func postgresCredential() (*syscall.Credential, error) {
+	return runAs("postgres", "PostgreSQL refuses to run as root", "Debian's postgresql package creates it")
+}
+
+// runAs returns nil when this process is not root, and the credential of
+// the system user name when it is. why and creator go into the error when
+// there is no such user.
+func runAs(name, why, creator string) (*syscall.Credential, error) {
 	if os.Geteuid() != 0 {
 		return nil, nil
 	}
-	u, err := user.Lookup("postgres")
+	u, err := user.Lookup(name)
 	if err != nil {
-		return nil, fmt.Errorf("PostgreSQL refuses to run as root, and there is no postgres user to run it as (Debian's postgresql package creates it): %w", err)
+		return nil, fmt.Errorf("%s, and there is no %s user to run it as (%s): %w", why, name, creator, err)
 	}
 	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
 	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
 	if err1 != nil || err2 != nil {
-		return nil, fmt.Errorf("user postgres has uid %q, gid %q; want numbers", u.Uid, u.Gid)
+		return nil, fmt.Errorf("user %s has uid %q, gid %q; want numbers", name, u.Uid, u.Gid)
 	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
-// checkSearchable reports an error if a parent of dir denies cred search
-// permission, which would keep the server out of its own files. cred has no
-// supplementary groups: exec.Cmd clears them when it switches user.
-func checkSearchable(dir string, cred *syscall.Credential) error {
+// checkSearchable reports an error if a parent of dir denies cred (user
+// name) search permission, which would keep the server out of its own files.
+// cred has no supplementary groups: exec.Cmd clears them when it switches
+// user.
+func checkSearchable(dir, name string, cred *syscall.Credential) error {
 	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
 		fi, err := os.Stat(p)
 		if err != nil {
@@ -239,8 +247,8 @@ func checkSearchable(dir string, cred *syscall.Credential) error {
 		}
 		mode, st := fi.Mode().Perm(), fi.Sys().(*syscall.Stat_t)
 		if mode&0o001 == 0 && (st.Gid != cred.Gid || mode&0o010 == 0) && (st.Uid != cred.Uid || mode&0o100 == 0) {
-			return fmt.Errorf("user postgres cannot reach %s: %s has mode %v; "+
-				"pass a directory whose parents others may search, such as a new one from os.MkdirTemp", dir, p, mode)
+			return fmt.Errorf("user %s cannot reach %s: %s has mode %v; "+
+				"pass a directory whose parents others may search, such as a new one from os.MkdirTemp", name, dir, p, mode)
 		}
 		if p == filepath.Dir(p) {
 			return nil
@@ -248,8 +256,8 @@ func checkSearchable(dir string, cred *syscall.Credential) error {
 	}
 }
 
-// chownTree gives dir and everything in it to cred's user.
-func chownTree(dir string, cred *syscall.Credential) error {
+// chownTree gives dir and everything in it to cred, the user name.
+func chownTree(dir, name string, cred *syscall.Credential) error {
 	err := filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -257,7 +265,7 @@ func chownTree(dir string, cred *syscall.Credential) error {
 		return os.Lchown(path, int(cred.Uid), int(cred.Gid))
 	})
 	if err != nil {
-		return fmt.Errorf("cannot give %s to user postgres: %w", dir, err)
+		return fmt.Errorf("cannot give %s to user %s: %w", dir, name, err)
 	}
 	return nil
 }

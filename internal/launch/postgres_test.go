@@ -80,7 +80,7 @@ func TestStartPostgres(t *testing.T) {
 func TestCheckSearchable(t *testing.T) {
 	other := &syscall.Credential{Uid: 54321, Gid: 54321} // owns nothing here
 	private := t.TempDir()                               // its parent is 0700
-	err := checkSearchable(private, other)
+	err := checkSearchable(private, "other", other)
 	if err == nil || !strings.Contains(err.Error(), filepath.Dir(private)) {
 		t.Errorf("under t.TempDir's parent: got %v; want an error naming %s", err, filepath.Dir(private))
 	}
@@ -89,7 +89,7 @@ func TestCheckSearchable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.Remove(fresh)
-	if err := checkSearchable(fresh, other); err != nil {
+	if err := checkSearchable(fresh, "other", other); err != nil {
 		t.Errorf("under os.TempDir: got %v; want nil", err)
 	}
 }

@@ -1,6 +1,7 @@
-// Package launch starts real server processes (redis-server, PostgreSQL) on
-// free loopback ports, for the tests and for the coherence checker. Every
-// process is stopped by its pid, never by name.
+// Package launch starts real server processes (redis-server, PostgreSQL,
+// and nginx and Varnish as caching proxies) on free loopback ports, for the
+// tests, the benchmarks and the coherence checker. Every process is stopped
+// by its pid, never by name.
 package launch
 
 import (
