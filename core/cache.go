@@ -461,6 +461,25 @@ func (c *Cache) PublishNotFound(ctx context.Context, key string, version uint64)
 	c.publish(ctx, key, Entry{Version: version})
 }
 
+// Reload is Publish for a write of key whose new state the application
+// cannot give: key is dropped from this process's L1 and republished from
+// the Loader through the queue of failed writes, which other instances
+// hear of once it lands; until then this process reads key from the
+// Loader. Without L2, only L1 is dropped.
+func (c *Cache) Reload(key string) {
+	key = strings.Clone(key)
+	defer c.flight.Forget(key)
+	c.local.Invalidate([]string{key})
+	if c.shared == nil {
+		return
+	}
+	c.recent.add(key)
+	c.outbox.put(key)
+	// As in publish: a read between the first drop and the queue may have
+	// filled L1 from the old L2 value.
+	c.local.Invalidate([]string{key})
+}
+
 // publish makes the caches follow a write that the store acknowledged.
 //
 // The local invalidation discards every L1 fill that began before it (it may
@@ -579,6 +598,9 @@ func (c *Cache) Stats() Stats {
 	}
 	return st
 }
+
+// TTL is Config.TTL after defaults.
+func (c *Cache) TTL() time.Duration { return c.cfg.TTL }
 
 // StoreTimeout is Config.StoreTimeout after defaults: the deadline that an
 // application should give its own writes to the store.
