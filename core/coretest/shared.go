@@ -206,7 +206,7 @@ type state struct {
 	name  string
 	setup func(ctx context.Context, s core.Shared, key string) error
 	found bool
-	held  uint64 // the version held, 0 for none
+	held  uint64 // the version held, zero for none
 }
 
 var states = []state{
