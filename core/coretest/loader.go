@@ -225,8 +225,8 @@ func TestLoader(t *testing.T, newSource func(t *testing.T) Source) {
 						return
 					}
 					if seen < r.after {
-						t.Errorf("load %d of %q began after write %d returned, yet its version %d places it after write %d only; versions: %s",
-							i, key, r.after, r.version, seen, around(versions, r.after))
+						t.Errorf("load %d of %q began after write %d returned, yet its version %d places it at %s; versions of the writes around it: %s",
+							i, key, r.after, r.version, name(seen), around(versions, r.after))
 						return
 					}
 				}
@@ -253,7 +253,7 @@ func describe(found bool, value string) string {
 
 func name(write int) string {
 	if write < 0 {
-		return "none: before the first write"
+		return "the start, before the first write"
 	}
 	return fmt.Sprintf("write %d", write)
 }
