@@ -74,16 +74,12 @@ func (s *Storage) update(key string, f func() bool) {
 }
 
 // put stores a copy of e under key for ttl; the caller holds s.mu.
-func (s *Storage) put(key string, e core.Entry, ttl time.Duration) bool {
-	e.Value = bytes.Clone(e.Value)
-	if e.Found && e.Value == nil {
-		e.Value = []byte{}
-	}
+func (s *Storage) put(key string, e core.Entry, ttl time.Duration) {
+	e.Value = append([]byte{}, e.Value...) // a hit is never a nil value
 	if !e.Found {
 		e.Value = nil
 	}
 	s.entries[key] = entry{e, time.Now().Add(ttl)}
-	return true
 }
 
 // Get returns the value under key; a marker or an expired entry is a miss.
@@ -96,7 +92,10 @@ func (t *Tier) Get(_ context.Context, key string) ([]byte, bool, error) {
 
 // Set stores val under key for ttl with version 0.
 func (t *Tier) Set(_ context.Context, key string, val []byte, ttl time.Duration) error {
-	t.s.update(key, func() bool { return t.s.put(key, core.Entry{Value: val, Found: true}, ttl) })
+	t.s.update(key, func() bool {
+		t.s.put(key, core.Entry{Value: val, Found: true}, ttl)
+		return true
+	})
 	return nil
 }
 
@@ -119,7 +118,8 @@ func (t *Tier) SetVersion(_ context.Context, key string, e core.Entry, ttl time.
 			held = cur.Version
 			return false
 		}
-		stored = t.s.put(key, e, ttl)
+		t.s.put(key, e, ttl)
+		stored = true
 		return true
 	})
 	return stored, held, nil
@@ -134,7 +134,8 @@ func same(a, b core.Entry) bool {
 func (t *Tier) Replace(_ context.Context, key string, e core.Entry, held uint64, ttl time.Duration) (replaced bool, err error) {
 	t.s.update(key, func() bool {
 		if cur, ok := t.s.live(key); ok && cur.Version == held {
-			replaced = t.s.put(key, e, ttl)
+			t.s.put(key, e, ttl)
+			replaced = true
 		}
 		return replaced
 	})
