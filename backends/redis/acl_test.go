@@ -23,11 +23,9 @@ func TestREADMEACL(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := "redis://tiercache:s3cretacl@" + strings.TrimPrefix(srv.URL(), "redis://")
-	newACLTier := func(t *testing.T, inv core.Invalidator) *redis.Tier {
-		tier, err := redis.New(redis.Config{
-			URL: url, Timeout: time.Second,
-			Prefix: fmt.Sprintf("tiercache:user:acl%d:", prefixes.Add(1)),
-		})
+	newPrefix := func() string { return fmt.Sprintf("tiercache:user:acl%d:", prefixes.Add(1)) }
+	newACLTierAt := func(t *testing.T, prefix string, inv core.Invalidator) *redis.Tier {
+		tier, err := redis.New(redis.Config{URL: url, Timeout: time.Second, Prefix: prefix})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,7 +33,11 @@ func TestREADMEACL(t *testing.T) {
 		t.Cleanup(tier.Close)
 		return tier
 	}
-	coretest.TestShared(t, func(t *testing.T) core.Shared { return newACLTier(t, &recorder{}) })
+	newACLTier := func(t *testing.T, inv core.Invalidator) *redis.Tier { return newACLTierAt(t, newPrefix(), inv) }
+	coretest.TestShared(t, func(t *testing.T) (core.Shared, core.Shared) {
+		prefix := newPrefix()
+		return newACLTierAt(t, prefix, &recorder{}), newACLTierAt(t, prefix, &recorder{})
+	})
 
 	ctx := context.Background()
 	var r recorder

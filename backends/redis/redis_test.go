@@ -177,11 +177,20 @@ func (r *recorder) has(key string) bool {
 
 var prefixes atomic.Int64
 
+// newPrefix returns a prefix that no tier used before.
+func newPrefix() string { return fmt.Sprintf("test%d:", prefixes.Add(1)) }
+
 func newTier(t *testing.T, srv redisServer, inv core.Invalidator) *redis.Tier {
+	t.Helper()
+	return newTierAt(t, srv, newPrefix(), inv)
+}
+
+// newTierAt is newTier on prefix, to share it with another tier.
+func newTierAt(t *testing.T, srv redisServer, prefix string, inv core.Invalidator) *redis.Tier {
 	t.Helper()
 	tier, err := redis.New(redis.Config{
 		URL:     srv.URL(),
-		Prefix:  fmt.Sprintf("test%d:", prefixes.Add(1)),
+		Prefix:  prefix,
 		Timeout: time.Second, // generous: -race on 2 cores
 	})
 	if err != nil {
@@ -206,7 +215,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestShared(t *testing.T) {
 	onEach(t, func(t *testing.T, srv redisServer) {
-		coretest.TestShared(t, func(t *testing.T) core.Shared { return newTier(t, srv, &recorder{}) })
+		coretest.TestShared(t, func(t *testing.T) (core.Shared, core.Shared) {
+			prefix := newPrefix()
+			return newTierAt(t, srv, prefix, &recorder{}), newTierAt(t, srv, prefix, &recorder{})
+		})
 	})
 }
 

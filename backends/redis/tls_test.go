@@ -23,9 +23,15 @@ import (
 // newTLSTier is newTier on srv's TLS port with tc.
 func newTLSTier(t *testing.T, srv *tlstest.Server, tc redis.TLS, inv core.Invalidator) *redis.Tier {
 	t.Helper()
+	return newTLSTierAt(t, srv, tc, newPrefix(), inv)
+}
+
+// newTLSTierAt is newTLSTier on prefix, to share it with another tier.
+func newTLSTierAt(t *testing.T, srv *tlstest.Server, tc redis.TLS, prefix string, inv core.Invalidator) *redis.Tier {
+	t.Helper()
 	tier, err := redis.New(redis.Config{
 		URL:     srv.TLSURL(),
-		Prefix:  fmt.Sprintf("test%d:", prefixes.Add(1)),
+		Prefix:  prefix,
 		Timeout: time.Second,
 		TLS:     tc,
 	})
@@ -47,7 +53,10 @@ func TestTLSShared(t *testing.T) {
 	srv := tlstest.StartRedis(t, true)
 	f := srv.Files
 	tc := redis.TLS{CAFile: f.CA, CertFile: f.ClientCert, KeyFile: f.ClientKey}
-	coretest.TestShared(t, func(t *testing.T) core.Shared { return newTLSTier(t, srv, tc, &recorder{}) })
+	coretest.TestShared(t, func(t *testing.T) (core.Shared, core.Shared) {
+		prefix := newPrefix()
+		return newTLSTierAt(t, srv, tc, prefix, &recorder{}), newTLSTierAt(t, srv, tc, prefix, &recorder{})
+	})
 }
 
 // Over TLS, a write by another client reaches the tier as an

@@ -129,13 +129,23 @@ func TestTier(t *testing.T, newTier func(t *testing.T) core.Tier) {
 }
 
 // TestShared is the conformance suite of core.Shared beyond TestTier.
-func TestShared(t *testing.T, newShared func(t *testing.T) core.Shared) {
+//
+// newShared returns two handles, a and b, on one new, empty shared storage,
+// the way two instances see one L2: what one writes the other reads, and
+// each has its own invalidation feed. Both live until the test ends. The
+// suite subscribes its own invalidators; handles that report more keys than
+// the ones they read pass.
+func TestShared(t *testing.T, newShared func(t *testing.T) (a, b core.Shared)) {
 	ctx := context.Background()
+	one := func(t *testing.T) core.Shared {
+		a, _ := newShared(t)
+		return a
+	}
 	t.Run("Tier", func(t *testing.T) {
-		TestTier(t, func(t *testing.T) core.Tier { return newShared(t) })
+		TestTier(t, func(t *testing.T) core.Tier { return one(t) })
 	})
 	t.Run("SetVersionKeepsTheNewest", func(t *testing.T) {
-		s := newShared(t)
+		s := one(t)
 		steps := []struct {
 			val     string
 			version uint64
@@ -169,7 +179,7 @@ func TestShared(t *testing.T, newShared func(t *testing.T) core.Shared) {
 		}
 	})
 	t.Run("ReplaceOnlyTheHeldVersion", func(t *testing.T) {
-		s := newShared(t)
+		s := one(t)
 		if stored, _, err := s.SetVersion(ctx, "k", core.Entry{Value: []byte("bogus"), Version: 900, Found: true}, time.Minute); err != nil || !stored {
 			t.Fatalf("SetVersion = %v, %v; want true, nil", stored, err)
 		}
@@ -198,7 +208,7 @@ func TestShared(t *testing.T, newShared func(t *testing.T) core.Shared) {
 		}
 	})
 	t.Run("ReadYourWrites", func(t *testing.T) {
-		s := newShared(t)
+		s := one(t)
 		for i := range 2000 {
 			want := fmt.Sprintf("v%d", i)
 			if err := s.Set(ctx, "ryw", []byte(want), time.Minute); err != nil {
@@ -210,7 +220,7 @@ func TestShared(t *testing.T, newShared func(t *testing.T) core.Shared) {
 		}
 	})
 	t.Run("ReadYourVersionedWrites", func(t *testing.T) {
-		s := newShared(t)
+		s := one(t)
 		for i := range 2000 {
 			want := fmt.Sprintf("v%d", i)
 			if stored, _, err := s.SetVersion(ctx, "ryw", core.Entry{Value: []byte(want), Version: uint64(i + 1), Found: true}, time.Minute); err != nil || !stored {
@@ -222,8 +232,10 @@ func TestShared(t *testing.T, newShared func(t *testing.T) core.Shared) {
 		}
 	})
 	t.Run("StatusOK", func(t *testing.T) {
-		if got := newShared(t).Status(); got != "ok" {
+		if got := one(t).Status(); got != "ok" {
 			t.Fatalf("got %q; want %q", got, "ok")
 		}
 	})
+	testMarkers(t, one)
+	testFeed(t, newShared)
 }

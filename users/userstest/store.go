@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tiercache/tiercache/core/coretest"
 	"github.com/tiercache/tiercache/users"
 )
 
@@ -18,7 +19,9 @@ import (
 // Besides outcomes it checks versions: every write that succeeds returns a
 // version greater than 0 and than every version the store returned before,
 // Get returns the version of the user's last write, and a write that fails
-// returns 0 and leaves the stored version alone.
+// returns 0 and leaves the stored version alone. It also runs
+// coretest.TestLoader on users.Loader of the store, with Create or Update as
+// the write and Delete as the delete.
 func TestStore(t *testing.T, open func(t *testing.T) users.Store) {
 	t.Helper()
 	run := func(name string, f func(t *testing.T, s users.Store)) {
@@ -31,6 +34,17 @@ func TestStore(t *testing.T, open func(t *testing.T) users.Store) {
 			f(t, s)
 		})
 	}
+
+	// Through users.Loader, the store keeps core.Loader's version
+	// contract; its writes are the application's.
+	t.Run("Loader", func(t *testing.T) {
+		t.Parallel()
+		coretest.TestLoader(t, func(t *testing.T) coretest.Source {
+			s := open(t)
+			t.Cleanup(func() { _ = s.Close() })
+			return loaderSource(t.Context(), s)
+		})
+	})
 
 	run("GetMissing", func(t *testing.T, s users.Store) {
 		if _, err := s.Get(t.Context(), "nobody"); !errors.Is(err, users.ErrNotFound) {
@@ -351,6 +365,31 @@ func TestStore(t *testing.T, open func(t *testing.T) users.Store) {
 		}
 		_ = s.Close() // a second Close may fail, but must not panic or hang
 	})
+}
+
+// loaderSource is s as coretest.TestLoader sees it: a value is an email,
+// and Write creates the user or updates it.
+func loaderSource(ctx context.Context, s users.Store) coretest.Source {
+	return coretest.Source{
+		Loader: users.Loader(s),
+		Write: func(name string, email []byte) (uint64, error) {
+			u := users.User{Name: name, Email: string(email)}
+			for {
+				v, err := s.Update(ctx, u)
+				if !errors.Is(err, users.ErrNotFound) {
+					return v, err
+				}
+				v, err = s.Create(ctx, u)
+				if !errors.Is(err, users.ErrExists) {
+					return v, err
+				}
+			}
+		},
+		Delete: func(name string) (uint64, error) { return s.Delete(ctx, name) },
+		Loaded: func(name string, email []byte) []byte {
+			return users.User{Name: name, Email: string(email)}.AppendJSON(nil)
+		},
+	}
 }
 
 // parallel runs f(0) … f(n-1) in goroutines released together, so that they
