@@ -24,10 +24,10 @@ var (
 // ctx's deadline and is safe for concurrent use.
 //
 // Load returns the key's value and its version. Versions order the writes
-// of the source: every write that the application makes gets a version
-// greater than any the source gave before (across all keys, so a key that
-// is deleted and written again keeps counting up). Versions start at 1; 0
-// means "no write".
+// of each key: every write that the application makes gets a version
+// greater than any the source gave that key before (a key that is deleted
+// and written again keeps counting up). A counter for the whole source, or
+// one per key, does. Versions start at 1; 0 means "no write".
 //
 // For a key with no value, Load returns ErrNotFound (or an error that wraps
 // it) together with a version that orders the miss among the key's writes:
