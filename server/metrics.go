@@ -41,10 +41,15 @@ var metrics = []metric{
 		"", func(s core.Stats) uint64 { return s.Queued }},
 }
 
-// metrics answers /metrics from Cache.Stats.
+// metrics answers /metrics from the cache's Stats.
 func (s *Server) metrics(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.SetContentTypeBytes(ctMetrics)
-	st := s.cache.Stats()
+	var st core.Stats
+	if s.proxy != nil {
+		st = s.proxy.Stats()
+	} else {
+		st = s.cache.Stats()
+	}
 	var b []byte
 	for _, m := range metrics {
 		if m.help != "" {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tiercache/tiercache/proxy"
 	"github.com/tiercache/tiercache/users"
 	"github.com/valyala/fasthttp"
 )
@@ -37,16 +38,21 @@ type Config struct {
 	// connections, not clients in the middle of a request, make room.
 	// Default 0: fasthttp's 262,144 and no shedding.
 	MaxConns int
+	// MaxBodyBytes bounds a request's body. Default 64 KiB for the user
+	// API, 8 MiB for the proxy.
+	MaxBodyBytes int
 	// Logger receives failures (503s, panics, accept errors). Errors of a
 	// client's connection (a malformed request, a timeout) are logged at
 	// debug level, without the request's bytes. Default slog.Default().
 	Logger *slog.Logger
 }
 
-// Server answers the routes of docs/api.md from a users.Cache. It is safe for
-// concurrent use.
+// Server answers the routes of docs/api.md from a users.Cache, or, made by
+// NewProxy, every request through a proxy.Proxy. It is safe for concurrent
+// use.
 type Server struct {
-	cache *users.Cache
+	cache *users.Cache // the user API's; nil for a proxy
+	proxy *proxy.Proxy // nil for the user API
 	log   *slog.Logger
 	srv   *fasthttp.Server
 	conns *connTracker
@@ -58,6 +64,30 @@ func New(cache *users.Cache, cfg Config) *Server {
 	if cache == nil {
 		panic("server: nil cache")
 	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = maxBodySize
+	}
+	s := newServer(cfg)
+	s.cache = cache
+	return s
+}
+
+// NewProxy returns a Server that answers every request through p, but the
+// paths under /_tiercache/, which are its probes (healthz, readyz,
+// metrics). It panics if p is nil.
+func NewProxy(p *proxy.Proxy, cfg Config) *Server {
+	if p == nil {
+		panic("server: nil proxy")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 8 << 20
+	}
+	s := newServer(cfg)
+	s.proxy = p
+	return s
+}
+
+func newServer(cfg Config) *Server {
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = 10 * time.Second
 	}
@@ -70,7 +100,7 @@ func New(cache *users.Cache, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cache: cache, log: cfg.Logger, conns: &connTracker{}}
+	s := &Server{log: cfg.Logger, conns: &connTracker{}}
 	if cfg.MaxConns > 0 {
 		s.conns.shedAt = cfg.MaxConns - max(1, cfg.MaxConns/8)
 	}
@@ -81,7 +111,7 @@ func New(cache *users.Cache, cfg Config) *Server {
 		ReadTimeout:        cfg.ReadTimeout,
 		WriteTimeout:       cfg.WriteTimeout,
 		IdleTimeout:        cfg.IdleTimeout,
-		MaxRequestBodySize: maxBodySize,
+		MaxRequestBodySize: cfg.MaxBodyBytes,
 		// No route takes a form: without this, fasthttp parses a
 		// multipart/form-data body before the handler runs, and a broken
 		// one would get the ErrorHandler's 400 instead of our 415.
@@ -151,6 +181,10 @@ const userPrefix = "/user/"
 // a 500.
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	defer s.recoverPanic(ctx)
+	if s.proxy != nil {
+		s.proxied(ctx)
+		return
+	}
 	setCommonHeaders(ctx)
 	path := ctx.URI().PathOriginal()
 	switch {
@@ -182,6 +216,35 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		options(ctx, allowServer)
 	default:
 		writeError(ctx, fasthttp.StatusNotFound, "Not found.")
+	}
+}
+
+// probePrefix is the path of a proxy's own routes.
+const probePrefix = "/_tiercache/"
+
+// proxied serves a request of a proxy: its probes, or the origin's routes.
+func (s *Server) proxied(ctx *fasthttp.RequestCtx) {
+	path := ctx.URI().PathOriginal()
+	if !bytes.HasPrefix(path, []byte(probePrefix)) {
+		s.proxy.Handler(ctx)
+		return
+	}
+	setCommonHeaders(ctx)
+	switch name := string(path[len(probePrefix):]); {
+	case name != "healthz" && name != "readyz" && name != "metrics":
+		writeError(ctx, fasthttp.StatusNotFound, "Not found.")
+	case ctx.IsOptions():
+		options(ctx, allowProbe)
+	case !isGetOrHead(ctx):
+		methodNotAllowed(ctx, allowProbe)
+	case name == "healthz":
+		ctx.Response.AppendBodyString(`{"status":"ok"}` + "\n")
+	case name == "readyz":
+		var buf [64]byte
+		ctx.Response.AppendBody(users.AppendJSONString(append(buf[:0], `{"redis":`...), s.proxy.Ready(background)))
+		ctx.Response.AppendBodyString(`,"status":"ready"}` + "\n")
+	default:
+		s.metrics(ctx)
 	}
 }
 

@@ -33,6 +33,15 @@ type config struct {
 	shutdownTimeout time.Duration
 	logLevel        string
 	maxConns        int
+
+	// proxy is set by the proxy subcommand, and the settings below with it.
+	proxy          bool
+	origin         string
+	defaultTTL     time.Duration
+	staleIfError   time.Duration
+	originTimeout  time.Duration
+	maxObjectBytes byteSize
+	purgeToken     string
 }
 
 // redisTLS is the TLS settings of the Redis connection; see redis.TLS.
@@ -51,7 +60,8 @@ func envName(flagName string) string {
 }
 
 // newFlagSet defines every setting on a FlagSet that prints nothing: the
-// caller reports a parse error once, and prints usage on -h.
+// caller reports a parse error once, and prints usage on -h. With c.proxy
+// set, the settings are the proxy's: no store, an origin instead.
 func newFlagSet(c *config) *flag.FlagSet {
 	fs := flag.NewFlagSet("tiercache", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -61,20 +71,38 @@ func newFlagSet(c *config) *flag.FlagSet {
 	c.l1Backend = choice{value: "ristretto", allowed: []string{"ristretto", "otter"}}
 	fs.StringVar(&c.listen, "listen", ":5000", "HTTP address to serve on")
 	fs.StringVar(&c.redisURL, "redis", "redis://127.0.0.1:6379", "L2 Redis URL: a single Redis or any node of a Redis Cluster (rediss:// for TLS, ?addr=host:port for more seed nodes); off disables L2")
-	fs.StringVar(&c.store, "store", "bolt:./data/tiercache.db", "user store: bolt:PATH (embedded, one process), postgres://… (shared by several instances), or memory")
+	if c.proxy {
+		c.maxObjectBytes = 1 << 20
+		fs.StringVar(&c.origin, "origin", "", "the HTTP service to cache: http://host:port (required)")
+		durationVar(fs, &c.defaultTTL, "default-ttl", 120*time.Second, "freshness of an answer that states none; also how long an answer not to cache sends its URI straight to the origin")
+		durationVar(fs, &c.staleIfError, "stale-if-error", 0, "how long past its freshness an answer may be served when the origin fails (an answer's own stale-if-error wins)")
+		durationVar(fs, &c.originTimeout, "origin-timeout", 10*time.Second, "deadline of each request to the origin (504 after it)")
+		fs.Var(&c.maxObjectBytes, "max-object-bytes", "largest body cached; a larger answer streams through uncached")
+		fs.StringVar(&c.purgeToken, "purge-token", "", "enables PURGE with Authorization: Bearer TOKEN; pass it by environment")
+	} else {
+		fs.StringVar(&c.store, "store", "bolt:./data/tiercache.db", "user store: bolt:PATH (embedded, one process), postgres://… (shared by several instances), or memory")
+		durationVar(fs, &c.negativeTTL, "negative-ttl", 30*time.Second, "TTL of a cached \"not found\", ±10% jitter")
+		durationVar(fs, &c.storeTimeout, "store-timeout", 2*time.Second, "deadline of each store call")
+	}
 	fs.Var(&c.l1Bytes, "l1-bytes", "L1 memory budget, e.g. 64MiB; 0 disables L1")
 	fs.Var(&c.l1Backend, "l1-backend", "L1 cache library: ristretto or otter (BENCHMARKS.md compares them)")
-	durationVar(fs, &c.ttl, "ttl", time.Hour, "TTL of a cached user, ±10% jitter")
-	durationVar(fs, &c.negativeTTL, "negative-ttl", 30*time.Second, "TTL of a cached \"not found\", ±10% jitter")
+	if c.proxy {
+		durationVar(fs, &c.ttl, "ttl", 24*time.Hour, "longest time an answer is kept, fresh or stale")
+	} else {
+		durationVar(fs, &c.ttl, "ttl", time.Hour, "TTL of a cached user, ±10% jitter")
+	}
 	durationVar(fs, &c.degradedTTL, "degraded-ttl", time.Second, "L1 TTL of entries filled while Redis is unreachable (the staleness bound across instances then)")
-	fs.StringVar(&c.redisPrefix, "redis-prefix", "tiercache:user:", "prefix of every Redis key")
+	prefix := "tiercache:user:"
+	if c.proxy {
+		prefix = "tiercache:proxy:"
+	}
+	fs.StringVar(&c.redisPrefix, "redis-prefix", prefix, "prefix of every Redis key")
 	durationVar(fs, &c.redisTimeout, "redis-timeout", 50*time.Millisecond, "deadline of each Redis call")
 	fs.Var(&c.redisLocalBytes, "redis-local-bytes", "rueidis client-side cache per connection")
 	fs.StringVar(&c.redisTLS.ca, "redis-tls-ca", "", "PEM file of the CA that signed the Redis server's certificate, in place of the system's roots (rediss:// only)")
 	fs.StringVar(&c.redisTLS.cert, "redis-tls-cert", "", "PEM file of a client certificate for a Redis that requires one (with -redis-tls-key)")
 	fs.StringVar(&c.redisTLS.key, "redis-tls-key", "", "PEM file of the private key of -redis-tls-cert")
 	fs.BoolVar(&c.redisTLS.insecure, "redis-tls-insecure", false, "allow skip_verify=true in the Redis URL, which turns off the verification of the server's certificate (logged as a warning)")
-	durationVar(fs, &c.storeTimeout, "store-timeout", 2*time.Second, "deadline of each store call")
 	durationVar(fs, &c.readTimeout, "read-timeout", 10*time.Second, "HTTP: time to read a whole request")
 	durationVar(fs, &c.writeTimeout, "write-timeout", 10*time.Second, "HTTP: time to write a response")
 	durationVar(fs, &c.idleTimeout, "idle-timeout", 60*time.Second, "HTTP: keep-alive idle time")
@@ -85,9 +113,14 @@ func newFlagSet(c *config) *flag.FlagSet {
 }
 
 // usage lists every setting with its variable and default.
-func usage(fs *flag.FlagSet, out io.Writer) {
-	fmt.Fprintf(out, "Usage: tiercache [flags]\n       tiercache healthcheck [-url URL]\n\n"+
-		"Serves the user API on a two-tier cache (L1 in process, L2 Redis) in front of a store.\n"+
+func usage(fs *flag.FlagSet, proxy bool, out io.Writer) {
+	what := "Serves the user API on a two-tier cache (L1 in process, L2 Redis) in front of a store.\n"
+	if proxy {
+		what = "Serves -origin through a two-tier cache (L1 in process, L2 Redis) kept coherent\n" +
+			"across instances; its own probes are under /_tiercache/.\n"
+	}
+	fmt.Fprint(out, "Usage: tiercache [flags]\n       tiercache proxy -origin URL [flags]\n       tiercache healthcheck [-url URL]\n\n"+
+		what+
 		"Every flag can also be set by its environment variable; the command line wins.\n"+
 		"Pass URLs that carry a password by environment: a command line shows in ps.\n\n")
 	fs.VisitAll(func(f *flag.Flag) {
@@ -106,12 +139,17 @@ func (e usageError) Unwrap() error { return e.err }
 // parseConfig reads flags from args and, for flags not on the command line,
 // from getenv. On -h it writes the usage to out and returns flag.ErrHelp; a
 // command line it cannot parse is a usageError.
+//
+// "proxy" as the first argument selects the proxy's settings.
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
 	var c config
+	if len(args) > 0 && args[0] == "proxy" {
+		c.proxy, args = true, args[1:]
+	}
 	fs := newFlagSet(&c)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			usage(fs, out)
+			usage(fs, c.proxy, out)
 			return c, err
 		}
 		return c, usageError{err}
@@ -129,6 +167,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 			}
 		}
 	})
+	if err == nil && c.proxy && c.origin == "" {
+		err = usageError{errors.New("proxy: -origin (or TIERCACHE_ORIGIN) is required")}
+	}
 	return c, err
 }
 

@@ -1,5 +1,6 @@
 // Command tiercache serves the user API on a two-tier cache in front of a
-// user store. Run tiercache -h for its settings.
+// user store, or, as tiercache proxy, any HTTP service through the same
+// cache. Run tiercache -h or tiercache proxy -h for the settings.
 package main
 
 import (
@@ -22,6 +23,7 @@ import (
 	"github.com/tiercache/tiercache/core"
 	"github.com/tiercache/tiercache/internal/ratelog"
 	"github.com/tiercache/tiercache/internal/redact"
+	"github.com/tiercache/tiercache/proxy"
 	"github.com/tiercache/tiercache/server"
 	"github.com/tiercache/tiercache/users"
 	"github.com/tiercache/tiercache/users/bolt"
@@ -107,9 +109,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	hs := app.srv.HTTPServer()
 	served := make(chan error, 1)
 	go func() { served <- app.srv.Serve(ln) }()
-	log.Info("tiercache serving", "addr", ln.Addr().String(), "store", redact.URL(cfg.store),
+	what := []any{"store", redact.URL(cfg.store)}
+	if cfg.proxy {
+		what = []any{"origin", redact.URL(cfg.origin)}
+	}
+	log.Info("tiercache serving", append([]any{"addr", ln.Addr().String()}, append(what,
 		"l1_bytes", cfg.l1Bytes.String(), "l1_backend", cfg.l1Backend.value, "redis", app.redisState(),
-		"max_conns", cfg.maxConns, "fd_limit", fdLimit)
+		"max_conns", cfg.maxConns, "fd_limit", fdLimit)...)...)
 
 	select {
 	case err := <-served:
@@ -131,6 +137,7 @@ type app struct {
 	l1    l1Tier
 	l2    *redis.Tier
 	cache *users.Cache
+	proxy *proxy.Proxy
 	srv   *server.Server
 }
 
@@ -177,6 +184,9 @@ func (a *app) open(cfg config, log *slog.Logger) error {
 			return fmt.Errorf("invalid -l1-bytes %s: %w", cfg.l1Bytes.String(), err)
 		}
 	}
+	if cfg.proxy {
+		return a.openProxy(cfg, log)
+	}
 	if a.store, err = openStore(cfg.store, cfg.storeTimeout); err != nil {
 		return err
 	}
@@ -188,12 +198,7 @@ func (a *app) open(cfg config, log *slog.Logger) error {
 		ccfg.L1 = a.l1
 	}
 	if cfg.redisURL != "off" {
-		if a.l2, err = redis.New(redis.Config{
-			URL: cfg.redisURL, Prefix: cfg.redisPrefix, MaxValueBytes: users.MaxBodyBytes,
-			Timeout: cfg.redisTimeout, LocalBytes: int(cfg.redisLocalBytes), Logger: log,
-			TLS: redis.TLS{CAFile: cfg.redisTLS.ca, CertFile: cfg.redisTLS.cert, KeyFile: cfg.redisTLS.key,
-				AllowSkipVerify: cfg.redisTLS.insecure},
-		}); err != nil {
+		if err := a.openL2(cfg, users.MaxBodyBytes, log); err != nil {
 			return err
 		}
 		ccfg.L2 = a.l2
@@ -202,6 +207,51 @@ func (a *app) open(cfg config, log *slog.Logger) error {
 		return err
 	}
 	a.srv = server.New(a.cache, server.Config{
+		ReadTimeout: cfg.readTimeout, WriteTimeout: cfg.writeTimeout, IdleTimeout: cfg.idleTimeout, Logger: log,
+		MaxConns: cfg.maxConns,
+	})
+	return nil
+}
+
+// openL2 connects to Redis; values read from it are at most maxValue bytes.
+func (a *app) openL2(cfg config, maxValue int, log *slog.Logger) error {
+	var err error
+	a.l2, err = redis.New(redis.Config{
+		URL: cfg.redisURL, Prefix: cfg.redisPrefix, MaxValueBytes: maxValue,
+		Timeout: cfg.redisTimeout, LocalBytes: int(cfg.redisLocalBytes), Logger: log,
+		TLS: redis.TLS{CAFile: cfg.redisTLS.ca, CertFile: cfg.redisTLS.cert, KeyFile: cfg.redisTLS.key,
+			AllowSkipVerify: cfg.redisTLS.insecure},
+	})
+	return err
+}
+
+// openProxy builds the proxy: L1 (opened by open), L2, the proxy and its
+// server.
+func (a *app) openProxy(cfg config, log *slog.Logger) error {
+	pcfg := proxy.Config{
+		Origin: cfg.origin, DefaultTTL: cfg.defaultTTL, StaleIfError: cfg.staleIfError,
+		OriginTimeout: cfg.originTimeout, MaxObjectBytes: int(cfg.maxObjectBytes), PurgeToken: cfg.purgeToken,
+		Cache:  core.Config{TTL: cfg.ttl, DegradedTTL: cfg.degradedTTL, Logger: log},
+		Logger: log,
+	}
+	if cfg.maxObjectBytes > 1<<30 {
+		return fmt.Errorf("invalid -max-object-bytes %s: at most 1GiB", cfg.maxObjectBytes.String())
+	}
+	if a.l1 != nil {
+		pcfg.Cache.L1 = a.l1
+	}
+	if cfg.redisURL != "off" {
+		// An entry is the body, its headers and a small head.
+		if err := a.openL2(cfg, int(cfg.maxObjectBytes)+64<<10, log); err != nil {
+			return err
+		}
+		pcfg.Cache.L2, pcfg.Versions = a.l2, a.l2
+	}
+	var err error
+	if a.proxy, err = proxy.New(pcfg); err != nil {
+		return err
+	}
+	a.srv = server.NewProxy(a.proxy, server.Config{
 		ReadTimeout: cfg.readTimeout, WriteTimeout: cfg.writeTimeout, IdleTimeout: cfg.idleTimeout, Logger: log,
 		MaxConns: cfg.maxConns,
 	})
@@ -252,6 +302,9 @@ func (a *app) redisState() string {
 func (a *app) close() {
 	if a.cache != nil {
 		a.cache.Close()
+	}
+	if a.proxy != nil {
+		a.proxy.Close()
 	}
 	if a.l2 != nil {
 		a.l2.Close()
