@@ -72,7 +72,7 @@ const (
 	// not derived from the settings (cluster-node-timeout 2 s and the
 	// election are inside it). Change it here or with -bound-failover.
 	failover     = 3 * time.Second
-	l2TTL        = 66 * time.Minute // -ttl 1h, +10% jitter
+	l2TTL        = 66 * time.Minute // -ttl 1h, +10% jitter; a proxy's -default-ttl 1h is within it
 	storeTimeout = 2 * time.Second  // -store-timeout
 	// A write's worst case on a live tiercache is its store call
 	// (-store-timeout) and a few Redis calls of -redis-timeout (50 ms).
@@ -106,6 +106,8 @@ func parseFlags(args []string, out io.Writer) (c coherence.Config, replay string
 	fs.IntVar(&c.Instances, "instances", 3, "tiercache processes")
 	fs.StringVar(&c.Redis, "redis", coherence.RedisSingle,
 		"single: one redis-server; cluster: a 6-node Redis Cluster (3 masters, 3 replicas), given to the instances as one seed URL, with the hot keys spread over the masters and the cluster faults")
+	fs.StringVar(&c.Mode, "mode", coherence.ModeService,
+		"service: -instances tiercache user services on one PostgreSQL; proxy: -instances tiercache proxies (-default-ttl 1h) in front of one origin, a tiercache user service with no L1, no L2 and a memory store, with the same workload, faults (kill -9 of a proxy; the origin is never faulted) and bounds (the lost-writer bound is then the proxies' -default-ttl); one Redis only")
 	fs.DurationVar(&c.Duration, "duration", 60*time.Second, "how long the load and the faults run")
 	fs.IntVar(&c.MaxOps, "max-ops", 1_000_000, "stop the load after this many operations")
 	fs.IntVar(&c.Clients, "clients", 12, "concurrent clients, spread over the instances, each on one")
@@ -133,7 +135,7 @@ func parseFlags(args []string, out io.Writer) (c coherence.Config, replay string
 	fs.DurationVar(&c.Bounds.Failover, "bound-failover", failover,
 		"promised staleness of a write acknowledged around a cluster master's kill -9 (with or without its replication held back), until the promotion: issue 10's aim, counted from the acknowledgement, so the failover itself (node timeout 2s, election) is inside it")
 	fs.DurationVar(&c.Bounds.LostWriter, "bound-lost-writer", l2TTL,
-		"promised staleness of a write that may never have reached Redis because its writer was killed: the L2 TTL (1h+10%)")
+		"promised staleness of a write that may never have reached Redis because its writer was killed: the L2 TTL (1h+10%; -mode proxy: the proxies' -default-ttl 1h)")
 	fs.DurationVar(&c.Bounds.Drain, "drain", def.Drain,
 		"the time after Redis is back (or after the write, if later) by which a live instance has republished a write Redis missed (probe 500ms + retry 100ms + -bound-steady); only a writer killed before then can lose it")
 	fs.DurationVar(&c.Bounds.StoreTimeout, "store-timeout", storeTimeout,
@@ -152,7 +154,9 @@ func parseFlags(args []string, out io.Writer) (c coherence.Config, replay string
 			"killed node's return, kill -9 of an instance, CLIENT KILL and SIGSTOP of a master, FLUSHALL of\n"+
 			"every master), then checks\n"+
 			"read-your-writes, staleness against the bounds below, lost writes, convergence, GET latency\n"+
-			"while Redis is down and linearizability (porcupine). Run it from the repository root.\n"+
+			"while Redis is down and linearizability (porcupine). With -mode proxy the instances are tiercache\n"+
+			"proxies in front of one tiercache origin without caches, and the same promises are checked through them.\n"+
+			"Run it from the repository root.\n"+
 			"Exit status: 0 every promise kept, 1 a promise broken, 2 the run could not be carried out.\n\n")
 		fs.PrintDefaults()
 	}
@@ -172,6 +176,15 @@ func parseFlags(args []string, out io.Writer) (c coherence.Config, replay string
 		}
 	default:
 		return c, "", fmt.Errorf("-redis %q: want single or cluster", c.Redis)
+	}
+	switch c.Mode {
+	case coherence.ModeService:
+	case coherence.ModeProxy:
+		if c.Redis == coherence.RedisCluster {
+			return c, "", errors.New("-mode proxy runs on one Redis: -redis cluster is not supported with it")
+		}
+	default:
+		return c, "", fmt.Errorf("-mode %q: want service or proxy", c.Mode)
 	}
 	// The derived bounds follow -stall and -bound-steady unless set.
 	d := derived(c.Stall, c.Bounds.Steady)

@@ -21,16 +21,20 @@ import (
 
 // Cluster is the system under test: one redis-server (or a 6-node Redis
 // Cluster), one PostgreSQL and several tiercache processes on loopback
-// ports, all started by the checker and stopped by their pids.
+// ports, all started by the checker and stopped by their pids. In
+// ModeProxy the instances are tiercache proxies in front of one origin, a
+// tiercache user service without caches on a memory store, and there is
+// no PostgreSQL.
 type Cluster struct {
 	Dir   string
 	Redis *launch.Redis // nil on a Redis Cluster
 	// RC is the Redis Cluster, nil on one Redis. The instances are given
 	// its first node alone, as one seed URL.
 	RC *launch.Cluster
-	PG *launch.Postgres
+	PG *launch.Postgres // nil in ModeProxy
 
 	bin       string
+	origin    *instance // ModeProxy's origin; nil otherwise
 	instances []*instance
 	stopOnce  sync.Once
 }
@@ -42,6 +46,9 @@ type instance struct {
 	addr string
 	args []string
 	logf *os.File
+	// probes is the path prefix of /healthz and /readyz; ready is the
+	// /readyz body of an instance whose Redis is ok.
+	probes, ready string
 
 	gen  atomic.Int64 // generation of the process serving, or about to serve, the slot
 	mu   sync.Mutex   // guards cmd and done
@@ -54,10 +61,15 @@ var _ Target = (*Cluster)(nil)
 // StartCluster builds tiercache into dir (or uses bin when it is not
 // empty), starts redis-server (a 6-node Redis Cluster when redisCluster is
 // true) and PostgreSQL with their files in dir, and n tiercache instances
-// on them, and returns once every instance is ready. On error, whatever
-// was started is stopped.
-func StartCluster(ctx context.Context, dir, bin string, n int, redisCluster bool, progress io.Writer) (c *Cluster, err error) {
+// on them, and returns once every instance is ready. In ModeProxy it
+// starts the origin instead of PostgreSQL, and n proxies in front of it.
+// On error, whatever was started is stopped.
+func StartCluster(ctx context.Context, dir, bin string, n int, redisCluster bool, mode string, progress io.Writer) (c *Cluster, err error) {
 	c = &Cluster{Dir: dir, bin: bin}
+	proxy := mode == ModeProxy
+	if proxy && redisCluster {
+		return c, errProxyCluster
+	}
 	defer func() {
 		if err != nil {
 			c.Stop()
@@ -70,7 +82,11 @@ func StartCluster(ctx context.Context, dir, bin string, n int, redisCluster bool
 			return c, err
 		}
 	}
-	for _, sub := range []string{"redis", "pg"} {
+	subs := []string{"redis", "pg"}
+	if proxy {
+		subs = subs[:1]
+	}
+	for _, sub := range subs {
 		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
 			return c, fmt.Errorf("cannot create %s: %w", sub, err)
 		}
@@ -91,27 +107,80 @@ func StartCluster(ctx context.Context, dir, bin string, n int, redisCluster bool
 		redisURL = c.Redis.URL()
 		fmt.Fprintf(progress, "redis-server pid %d on %s\n", c.Redis.Pid(), c.Redis.Addr)
 	}
-	if c.PG, err = launch.StartPostgres(filepath.Join(dir, "pg")); err != nil {
-		return c, fmt.Errorf("cannot start postgres: %w", err)
-	}
-	fmt.Fprintf(progress, "postgres pid %d; tiercache -redis %s\n", c.PG.Pid(), redisURL)
-	for slot := range n {
-		port, err := launch.FreePort()
-		if err != nil {
-			return c, fmt.Errorf("cannot find a free port: %w", err)
+	if proxy {
+		if c.origin, err = c.newInstance(-1, "tiercache-origin.log", nil); err != nil {
+			return c, err
 		}
-		in := &instance{slot: slot, addr: "127.0.0.1:" + strconv.Itoa(port)}
-		in.args = []string{"-listen", in.addr, "-store", c.PG.URL(), "-redis", redisURL, "-log-level", "warn"}
-		if in.logf, err = os.Create(filepath.Join(dir, fmt.Sprintf("tiercache-%d.log", slot))); err != nil {
-			return c, fmt.Errorf("cannot create log: %w", err)
+		c.origin.args = append(c.origin.args, OriginArgs...)
+		if err := c.start(c.origin); err != nil {
+			return c, err
+		}
+		fmt.Fprintf(progress, "origin: tiercache pid %d on %s %v\n", c.origin.pid(), c.origin.addr, OriginArgs)
+	} else {
+		if c.PG, err = launch.StartPostgres(filepath.Join(dir, "pg")); err != nil {
+			return c, fmt.Errorf("cannot start postgres: %w", err)
+		}
+		fmt.Fprintf(progress, "postgres pid %d; tiercache -redis %s\n", c.PG.Pid(), redisURL)
+	}
+	for slot := range n {
+		var args []string
+		if proxy {
+			args = append([]string{"proxy", "-origin", "http://" + c.origin.addr, "-redis", redisURL}, ProxyArgs...)
+		} else {
+			args = []string{"-store", c.PG.URL(), "-redis", redisURL}
+		}
+		in, err := c.newInstance(slot, fmt.Sprintf("tiercache-%d.log", slot), args)
+		if err != nil {
+			return c, err
+		}
+		if proxy {
+			in.probes, in.ready = "/_tiercache", `{"redis":"ok","status":"ready"}`+"\n"
 		}
 		c.instances = append(c.instances, in)
 		if err := c.start(in); err != nil {
 			return c, err
 		}
-		fmt.Fprintf(progress, "tiercache %d pid %d on %s\n", slot, in.pid(), in.addr)
+		what := "tiercache"
+		if proxy {
+			what = "tiercache proxy"
+		}
+		fmt.Fprintf(progress, "%s %d pid %d on %s\n", what, slot, in.pid(), in.addr)
+	}
+	if proxy {
+		fmt.Fprintf(progress, "proxies: -redis %s %v\n", redisURL, ProxyArgs)
 	}
 	return c, nil
+}
+
+// OriginArgs are the flags of ModeProxy's origin besides -listen: no L1,
+// no L2, so that it always answers its store's state.
+var OriginArgs = []string{"-store", "memory", "-redis", "off", "-l1-bytes", "0"}
+
+// ProxyArgs are the flags of ModeProxy's proxies besides -listen, -origin
+// and -redis. The default TTL outlives any run, so that only a missed
+// invalidation can make a proxy stale; the degraded TTL is the user
+// service's default, so that the same bounds apply; the origin timeout is
+// the user service's store timeout, so that a live proxy answers every
+// write before the checker's clients give up.
+var ProxyArgs = []string{"-default-ttl", "1h", "-degraded-ttl", "1s", "-origin-timeout", "2s"}
+
+// errProxyCluster: ModeProxy runs on one Redis only.
+var errProxyCluster = errors.New("proxy mode runs on one Redis: -redis cluster is not supported with it")
+
+// newInstance returns a slot on a free loopback port, logging to name in
+// the cluster's directory, with args before its -listen.
+func (c *Cluster) newInstance(slot int, name string, args []string) (*instance, error) {
+	port, err := launch.FreePort()
+	if err != nil {
+		return nil, fmt.Errorf("cannot find a free port: %w", err)
+	}
+	in := &instance{slot: slot, addr: "127.0.0.1:" + strconv.Itoa(port),
+		ready: `{"redis":"ok","status":"ready","store":"ok"}` + "\n"}
+	in.args = append(append(args[:len(args):len(args)], "-listen", in.addr), "-log-level", "warn")
+	if in.logf, err = os.Create(filepath.Join(c.Dir, name)); err != nil {
+		return nil, fmt.Errorf("cannot create log: %w", err)
+	}
+	return in, nil
 }
 
 // build compiles ./cmd/tiercache of the module the working directory is in.
@@ -141,7 +210,7 @@ func (c *Cluster) start(in *instance) error {
 	client := &http.Client{Timeout: 500 * time.Millisecond}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		resp, err := client.Get("http://" + in.addr + "/healthz")
+		resp, err := client.Get("http://" + in.addr + in.probes + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -260,6 +329,10 @@ func (c *Cluster) Stop() {
 			wg.Go(func() { in.stop(3 * time.Second) })
 		}
 		wg.Wait()
+		if c.origin != nil {
+			c.origin.stop(3 * time.Second)
+			_ = c.origin.logf.Close()
+		}
 		for _, in := range c.instances {
 			_ = in.logf.Close()
 		}
@@ -407,10 +480,14 @@ func (n clusterNodes) Do(addr string, args ...string) (string, error) {
 	return r.Do(args...)
 }
 
-// ReadStore reads the final state of keys straight from PostgreSQL.
+// ReadStore reads the final state of keys straight from PostgreSQL, or in
+// ModeProxy from the origin, which has no cache.
 func (c *Cluster) ReadStore(ctx context.Context, keys []string) (map[string]State, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	if c.origin != nil {
+		return c.readOrigin(ctx, keys)
+	}
 	conn, err := pgx.Connect(ctx, c.PG.URL())
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to postgres: %w", err)
@@ -435,6 +512,22 @@ func (c *Cluster) ReadStore(ctx context.Context, keys []string) (map[string]Stat
 	return states, nil
 }
 
+// readOrigin reads the state of keys from the origin.
+func (c *Cluster) readOrigin(ctx context.Context, keys []string) (map[string]State, error) {
+	client := &http.Client{Timeout: 2 * time.Second}
+	defer client.CloseIdleConnections()
+	states := make(map[string]State, len(keys))
+	for _, k := range keys {
+		a := probeOne(ctx, client, c.origin.addr, k)
+		s, ok := a.State()
+		if !ok || (s.Exists && s.Email == "") {
+			return nil, fmt.Errorf("cannot read user %s from the origin: status %d %s", k, a.Status, a.Err)
+		}
+		states[k] = s
+	}
+	return states, nil
+}
+
 // WaitRedisOK waits until every instance reports Redis "ok" on /readyz,
 // at most timeout.
 func (c *Cluster) WaitRedisOK(ctx context.Context, timeout time.Duration) error {
@@ -442,8 +535,8 @@ func (c *Cluster) WaitRedisOK(ctx context.Context, timeout time.Duration) error 
 	deadline := time.Now().Add(timeout)
 	for _, in := range c.instances {
 		for {
-			body, status, err := getBody(ctx, client, "http://"+in.addr+"/readyz")
-			if err == nil && status == http.StatusOK && string(body) == `{"redis":"ok","status":"ready","store":"ok"}`+"\n" {
+			body, status, err := getBody(ctx, client, "http://"+in.addr+in.probes+"/readyz")
+			if err == nil && status == http.StatusOK && string(body) == in.ready {
 				break
 			}
 			if time.Now().After(deadline) {

@@ -15,6 +15,7 @@ import (
 // read (zcat, jq).
 type Recording struct {
 	Redis   string              `json:"redis,omitempty"` // RedisSingle (also when empty) or RedisCluster
+	Mode    string              `json:"mode,omitempty"`  // ModeService (also when empty) or ModeProxy
 	Seed    uint64              `json:"seed"`
 	Started time.Time           `json:"started"` // wall clock at time 0 of the ops and faults
 	Elapsed time.Duration       `json:"elapsed_ns"`

@@ -16,6 +16,7 @@ import (
 type Report struct {
 	RunDir string `json:"run_dir"`
 	Redis  string `json:"redis"` // RedisSingle or RedisCluster
+	Mode   string `json:"mode"`  // ModeService or ModeProxy
 	// Kinds are the fault kinds of the run's schedule, as listed.
 	Kinds    []FaultKind   `json:"kinds"`
 	JSONPath string        `json:"-"`
@@ -131,8 +132,16 @@ func (r *Report) Print(w io.Writer) {
 	line := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t") }
 	left := func(s string) { tw.Flush(); fmt.Fprintln(w, s) }
 
-	left(fmt.Sprintf("\n== coherence: redis %s, %v, %d ops, seed %d, time 0 at %s, run dir %s",
-		r.Redis, r.Duration.Round(time.Second), r.Ops, r.Seed, r.Started.UTC().Format("15:04:05.000"), r.RunDir))
+	left(fmt.Sprintf("\n== coherence: mode %s, redis %s, %v, %d ops, seed %d, time 0 at %s, run dir %s",
+		r.Mode, r.Redis, r.Duration.Round(time.Second), r.Ops, r.Seed, r.Started.UTC().Format("15:04:05.000"), r.RunDir))
+
+	if r.Mode == ModeProxy {
+		left(fmt.Sprintf("\nproxy mode: the instances are tiercache proxies %s in front of one origin, tiercache %s,\n"+
+			"never faulted; kill-9 kills a proxy. The user service's bounds apply unchanged: an acknowledged write\n"+
+			"has invalidated its URI and Location on every proxy, or queued that for the outbox, as a user-service\n"+
+			"write has its value; the lost-writer bound is the proxies' -default-ttl.",
+			strings.Join(ProxyArgs, " "), strings.Join(OriginArgs, " ")))
+	}
 
 	left("\nops by kind and outcome (HTTP status; no-answer: timeout or broken connection; refused: never sent)")
 	outcomes := map[string]bool{}

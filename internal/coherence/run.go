@@ -17,6 +17,15 @@ const (
 	RedisCluster = "cluster"
 )
 
+// The system under test (Config.Mode).
+const (
+	// ModeService: tiercache user-service instances on one PostgreSQL.
+	ModeService = "service"
+	// ModeProxy: tiercache proxies in front of one origin, a user service
+	// without caches (OriginArgs); the workload goes through the proxies.
+	ModeProxy = "proxy"
+)
+
 // Config is a run of the checker. Zero values are not defaulted: the
 // command sets every field from its flags.
 type Config struct {
@@ -29,6 +38,8 @@ type Config struct {
 	// 6-node Redis Cluster given to the instances as one seed URL,
 	// ClusterSchedule).
 	Redis string
+	// Mode is ModeService or ModeProxy; "" is ModeService.
+	Mode string
 
 	Duration time.Duration
 	MaxOps   int
@@ -87,7 +98,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 
 	onCluster := cfg.Redis == RedisCluster
-	cl, err := StartCluster(ctx, cfg.Dir, cfg.Bin, cfg.Instances, onCluster, cfg.Out)
+	cl, err := StartCluster(ctx, cfg.Dir, cfg.Bin, cfg.Instances, onCluster, cfg.Mode, cfg.Out)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +212,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	cl.Stop()
 
-	rec := &Recording{Redis: cfg.Redis, Seed: cfg.Seed, Started: clock.Start(), Ops: h.Ops(), Faults: faults, Final: final, Answers: answers, Rounds: rounds, Elapsed: elapsed}
+	rec := &Recording{Redis: cfg.Redis, Mode: cfg.Mode, Seed: cfg.Seed, Started: clock.Start(), Ops: h.Ops(), Faults: faults, Final: final, Answers: answers, Rounds: rounds, Elapsed: elapsed}
 	if err := rec.Write(filepath.Join(cfg.Dir, "history.jsonl.gz")); err != nil {
 		return nil, err
 	}
@@ -278,7 +289,7 @@ func analyze(cfg Config, rec *Recording) *Report {
 	if rec.Redis == RedisCluster {
 		kinds = Kinds(ClusterSchedule)
 	}
-	r := &Report{RunDir: cfg.Dir, Redis: cmp.Or(rec.Redis, RedisSingle), Kinds: kinds, Seed: rec.Seed, Started: rec.Started, Duration: rec.Elapsed, Bounds: cfg.Bounds, Faults: faults, FaultsByKind: map[string]int{}}
+	r := &Report{RunDir: cfg.Dir, Redis: cmp.Or(rec.Redis, RedisSingle), Mode: cmp.Or(rec.Mode, ModeService), Kinds: kinds, Seed: rec.Seed, Started: rec.Started, Duration: rec.Elapsed, Bounds: cfg.Bounds, Faults: faults, FaultsByKind: map[string]int{}}
 	r.countOps(ops)
 	for _, f := range faults {
 		r.FaultsByKind[string(f.Kind)]++
