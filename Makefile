@@ -4,7 +4,7 @@
 GO        ?= go
 FUZZTIME  ?= 10s
 
-.PHONY: run test deps check k6check unit fuzz allocs bench build clean coherence coherence-cluster
+.PHONY: run test deps check k6check unit fuzz allocs bench build clean coherence coherence-cluster coherence-proxy
 .PHONY: stack stack-down loadtest loadtest-all
 
 ## run: build bin/tiercache and serve on :5000 (embedded store in ./data); L2 is the Redis on
@@ -62,6 +62,12 @@ coherence: deps
 ## SIGSTOP of a master, FLUSHALL of every master (.ci/run runs a 20 s form)
 coherence-cluster: deps
 	$(GO) run ./cmd/coherence -redis cluster -duration 60s
+
+## coherence-proxy: the same workload, faults and promises through 3 tiercache proxies
+## (-default-ttl 1h) on one Redis, in front of one tiercache origin without caches on a
+## memory store; kill -9 hits a proxy (.ci/run runs a 20 s form)
+coherence-proxy: deps
+	$(GO) run ./cmd/coherence -mode proxy -duration 60s
 
 ## bench: the benchmark suite in bench/ (about 10 minutes on 2 cores); raw results,
 ## the run's environment and a redis-benchmark baseline go to bench/results/, the

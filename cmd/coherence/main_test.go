@@ -66,6 +66,29 @@ func TestParseFlagsCluster(t *testing.T) {
 	}
 }
 
+// -mode: service by default; proxy on one Redis only.
+func TestParseFlagsMode(t *testing.T) {
+	t.Parallel()
+	c, _, err := parseFlags(nil, &bytes.Buffer{})
+	if err != nil || c.Mode != "service" {
+		t.Errorf("got %q, %v; want service by default", c.Mode, err)
+	}
+	c, _, err = parseFlags([]string{"-mode", "proxy", "-duration", "20s"}, &bytes.Buffer{})
+	if err != nil || c.Mode != "proxy" || c.Redis != "single" || c.Duration != 20*time.Second {
+		t.Errorf("got %q on %q, %v, %v; want proxy on single, 20s", c.Mode, c.Redis, c.Duration, err)
+	}
+	// The bounds are the user service's.
+	def, _, _ := parseFlags(nil, &bytes.Buffer{})
+	if c.Bounds != def.Bounds {
+		t.Errorf("got bounds %+v; want the service's %+v", c.Bounds, def.Bounds)
+	}
+	for _, args := range [][]string{{"-mode", "proxy", "-redis", "cluster"}, {"-mode", "varnish"}, {"-mode", ""}} {
+		if _, _, err := parseFlags(args, &bytes.Buffer{}); err == nil {
+			t.Errorf("parseFlags(%q): got no error; want one", args)
+		}
+	}
+}
+
 func TestRunExitStatus(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -79,6 +102,8 @@ func TestRunExitStatus(t *testing.T) {
 		{[]string{"extra"}, 2, "unexpected argument"},
 		{[]string{"-redis", "cluster", "-stall", "3s"}, 2, "shorter than cluster-node-timeout"},
 		{[]string{"-replay", "/nonexistent/history.jsonl.gz"}, 2, "cannot read history"},
+		{[]string{"-mode", "proxy", "-redis", "cluster"}, 2, "not supported"},
+		{[]string{"-mode", "nginx"}, 2, "want service or proxy"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), tc.args, &stdout, &stderr); code != tc.code || !strings.Contains(stderr.String(), tc.out) {

@@ -779,3 +779,29 @@ func TestAnalyzeCluster(t *testing.T) {
 		}
 	}
 }
+
+// A proxy run is checked as a service run, with its mode in the report; an
+// old recording, without a mode, is a service run.
+func TestAnalyzeProxyMode(t *testing.T) {
+	t.Parallel()
+	var h hist
+	h.reg(0, "a@x", 0, 10, 201)
+	h.get(1, "a@x", 20, 25)
+	cfg := Config{Bounds: testBounds, ProbeInterval: 500 * time.Millisecond, MaxOutageP99: 50 * time.Millisecond, PorcupineTimeout: time.Second}
+	final := map[string]State{"k": {Exists: true, Email: "a@x"}}
+	answers := map[string][]Answer{"k": {{Status: 200, Email: "a@x"}}}
+	r := analyze(cfg, &Recording{Mode: ModeProxy, Ops: h.ops, Final: final, Answers: answers})
+	if r.Mode != ModeProxy || r.Redis != RedisSingle || r.Broken || !slices.Equal(r.Kinds, Kinds(Schedule)) {
+		t.Errorf("got mode %q, redis %q, broken %v, kinds %v; want proxy, single, kept, %v", r.Mode, r.Redis, r.Broken, r.Kinds, Kinds(Schedule))
+	}
+	var out bytes.Buffer
+	r.Print(&out)
+	for _, want := range []string{"mode proxy", "-default-ttl 1h", "-redis off -l1-bytes 0", "every promise kept"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+	if r := analyze(cfg, &Recording{Ops: h.ops, Final: final, Answers: answers}); r.Mode != ModeService {
+		t.Errorf("got mode %q; want service for a recording without one", r.Mode)
+	}
+}

@@ -1,6 +1,9 @@
 package coherence
 
 import (
+	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,4 +63,20 @@ func TestRedisRestartShutsDown(t *testing.T) {
 			t.Errorf("PING after Restart: %v", err)
 		}
 	})
+}
+
+// Proxy mode runs on one Redis: on a Redis Cluster it starts nothing.
+func TestStartClusterProxyNeedsOneRedis(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	c, err := StartCluster(context.Background(), dir, "/nonexistent/tiercache", 3, true, ModeProxy, io.Discard)
+	if !errors.Is(err, errProxyCluster) {
+		t.Fatalf("got %v; want errProxyCluster", err)
+	}
+	if c.RC != nil || c.Redis != nil || c.PG != nil || c.origin != nil || len(c.instances) > 0 {
+		t.Errorf("got %+v; want nothing started", c)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) > 0 {
+		t.Errorf("run directory holds %d entries; want none", len(ents))
+	}
 }

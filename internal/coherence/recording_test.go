@@ -16,7 +16,7 @@ func TestRecordingRoundTrip(t *testing.T) {
 	h.del(2, 30, 35, 0)
 	h.ops[2].Err, h.ops[2].Gen = "EOF", 1
 	want := &Recording{
-		Seed: 7, Started: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), Elapsed: 20 * time.Second, Ops: h.ops, Rounds: 1,
+		Mode: ModeProxy, Seed: 7, Started: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), Elapsed: 20 * time.Second, Ops: h.ops, Rounds: 1,
 		Faults:  []Fault{{Kind: InstanceKill, Start: 32 * ms, End: 40 * ms, Instance: 2, Gen: 1}},
 		Final:   map[string]State{"k": {Exists: true, Email: "a@x"}},
 		Answers: map[string][]Answer{"k": {{Instance: 0, Status: 200, Email: "a@x"}}},
