@@ -21,6 +21,15 @@
 // and reads them all along, so that an acknowledged L2 write a failover
 // loses is seen although the workload rewrites its hot keys constantly.
 //
+// With Config.Mode ModeProxy the instances are tiercache proxies on one
+// Redis in front of one origin, a tiercache user service without caches
+// (OriginArgs) that is never faulted and gives the final state; the
+// workload, the faults (kill -9 hits a proxy) and the checks are the same.
+// A proxy's write is acknowledged after it invalidated the request URI and
+// its Location on every proxy, or queued that for the retry, as a user
+// service's write is after it published its value, so the same bounds
+// apply; the lost-writer bound is then the proxies' -default-ttl.
+//
 // # Definitions
 //
 // Times are the checker's monotonic clock. Every write carries a unique
