@@ -331,3 +331,60 @@ func TestProxyPurgeChallenge(t *testing.T) {
 		t.Errorf("PURGE with none set = %d, Allow %q; want 405 with Allow", r.status, hdr.Get("Allow"))
 	}
 }
+
+// proxyACL returns the arguments of the README's "ACL SETUSER
+// tiercache-proxy" line, with password in place of CHANGE-ME.
+func proxyACL(t *testing.T, password string) []string {
+	t.Helper()
+	readme, err := os.ReadFile(repoRoot + "/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(readme)) {
+		if strings.HasPrefix(line, "ACL SETUSER tiercache-proxy ") {
+			return strings.Fields(strings.ReplaceAll(line, ">CHANGE-ME", ">"+password))
+		}
+	}
+	t.Fatal(`README.md has no line starting "ACL SETUSER tiercache-proxy "`)
+	return nil
+}
+
+// Two proxies logged in to Redis as the README's proxy ACL user: a fill, a
+// hit on the other, a write, a purge, with Redis refusing nothing.
+func TestProxyREADMEACLServes(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	if _, err := srv.Do(proxyACL(t, secret)...); err != nil {
+		t.Fatal(err)
+	}
+	o := origintest.Start(t)
+	o.Put("/a", "one")
+	o.Set("/a", origintest.Behavior{Header: http.Header{"Cache-Control": {"max-age=3600"}}})
+	env := []string{"TIERCACHE_REDIS_URL=redis://tiercache-proxy:" + secret + "@" + strings.TrimPrefix(srv.URL(), "redis://"),
+		"TIERCACHE_PURGE_TOKEN=" + purgeToken}
+	a, _ := startProxy(t, env, "-origin", o.URL())
+	b, _ := startProxy(t, env, "-origin", o.URL())
+	do(t, "GET", a.base+"/a", "")
+	if r := do(t, "GET", b.base+"/a", ""); !strings.HasPrefix(r.cacheStatus, "tiercache; hit; detail=l2") {
+		t.Fatalf("GET on b = %d %q %q; want an L2 hit", r.status, r.body, r.cacheStatus)
+	}
+	if r := do(t, "PUT", a.base+"/a", "two"); r.status != 200 {
+		t.Fatalf("PUT = %d %q", r.status, r.body)
+	}
+	pollUntil(t, "the write to reach b", func() bool { return do(t, "GET", b.base+"/a", "").body == "two" })
+	if r, _ := doHeader(t, "PURGE", b.base+"/a", "", "Authorization", "Bearer "+purgeToken); r.status != 200 {
+		t.Fatalf("PURGE = %d %q", r.status, r.body)
+	}
+	pollUntil(t, "the purge to reach a", func() bool { return !strings.Contains(do(t, "GET", a.base+"/a", "").cacheStatus, "hit") })
+	for _, base := range []string{a.base, b.base} {
+		if r := do(t, "GET", base+"/_tiercache/readyz", ""); r.status != 200 || !strings.Contains(r.body, `"redis":"ok"`) {
+			t.Fatalf("readyz = %d %s; want redis ok", r.status, r.body)
+		}
+		if r := do(t, "GET", base+"/_tiercache/metrics", ""); !strings.Contains(r.body, "tiercache_l2_refused_total 0\n") {
+			t.Fatalf("metrics of %s show refused calls:\n%s", base, r.body)
+		}
+	}
+	if n, err := srv.Do("ACL", "LOG"); err != nil || n != "0" {
+		t.Fatalf("ACL LOG has %s entries (%v); want none", n, err)
+	}
+}
