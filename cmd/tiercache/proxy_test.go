@@ -109,7 +109,7 @@ func TestProxyStartupErrors(t *testing.T) {
 		skip string // a known problem of the proxy package
 	}{
 		{"no origin", nil, []string{token}, 2,
-			"proxy: -origin (or TIERCACHE_ORIGIN) is required (tiercache -h lists the flags)", ""},
+			"proxy: -origin (or TIERCACHE_ORIGIN) is required (tiercache proxy -h lists the flags)\n", ""},
 		{"ftp origin", nil, []string{"-origin", "ftp://x", token}, 1,
 			`invalid origin "ftp://x": want http://host:port or https://host:port`, ""},
 		{"origin without host", nil, []string{"-origin", "http://", token}, 1,
@@ -128,7 +128,7 @@ func TestProxyStartupErrors(t *testing.T) {
 		{"bad duration", []string{"TIERCACHE_ORIGIN_TIMEOUT=soon"}, []string{"-origin", "http://127.0.0.1:1"}, 1,
 			`invalid TIERCACHE_ORIGIN_TIMEOUT="soon": want a duration such as 50ms, 30s or 1h`, ""},
 		{"user-service flag", nil, []string{"-origin", "http://127.0.0.1:1", "-store", "memory"}, 2,
-			"flag provided but not defined: -store", ""},
+			"flag provided but not defined: -store (tiercache proxy -h lists the flags)\n", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.skip != "" {
