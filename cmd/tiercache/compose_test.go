@@ -85,7 +85,8 @@ func TestComposeLoads(t *testing.T) {
 		{nil, []string{"redis", "tiercache"}},
 		{[]string{"loadtest"}, []string{"redis", "tiercache", "k6"}},
 		{[]string{"postgres"}, []string{"redis", "tiercache", "postgres", "lb"}},
-		{[]string{"*"}, []string{"redis", "tiercache", "k6", "postgres", "lb"}},
+		{[]string{"proxy"}, []string{"redis", "tiercache", "proxy"}},
+		{[]string{"*"}, []string{"redis", "tiercache", "k6", "postgres", "lb", "proxy"}},
 	} {
 		p, err := loadCompose(composeEnv, tc.profiles...)
 		if err != nil {
@@ -123,26 +124,79 @@ func TestComposeRequiresPasswords(t *testing.T) {
 }
 
 // acceptedEnv is every environment variable the binary reads: one per flag
-// of the real flag set, named by envName.
-func acceptedEnv() map[string]bool {
-	var c config
+// of the real flag set, named by envName; with proxy, of tiercache proxy's.
+func acceptedEnv(proxy bool) map[string]bool {
+	c := config{proxy: proxy}
 	m := map[string]bool{}
 	newFlagSet(&c).VisitAll(func(f *flag.Flag) { m[envName(f.Name)] = true })
 	return m
 }
 
-// Every TIERCACHE_* variable of every service is one the binary reads.
-func TestComposeEnvironmentNames(t *testing.T) {
+// isProxy reports whether service s runs tiercache proxy: its command
+// (the arguments of the image's entrypoint) starts with the subcommand.
+func isProxy(s types.ServiceConfig) bool {
+	return len(s.Command) > 0 && s.Command[0] == "proxy"
+}
+
+// unknownEnv lists the TIERCACHE_* variables of s that tiercache ignores in
+// the mode s runs it.
+func unknownEnv(s types.ServiceConfig) []string {
+	accepted, help := acceptedEnv(isProxy(s)), "tiercache -h"
+	if isProxy(s) {
+		help = "tiercache proxy -h"
+	}
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(s.Environment)) {
+		if strings.HasPrefix(k, "TIERCACHE_") && !accepted[k] {
+			out = append(out, fmt.Sprintf("service %s sets %s, which is no flag's variable: tiercache ignores it (%s lists them)", s.Name, k, help))
+		}
+	}
+	return out
+}
+
+// The proxy's variables are refused on a user service, and the store's on
+// a proxy.
+func TestComposeEnvironmentNamesPerMode(t *testing.T) {
 	t.Parallel()
-	accepted := acceptedEnv()
-	p := allProfiles(t)
-	for _, s := range sortedServices(p) {
-		for k := range s.Environment {
-			if strings.HasPrefix(k, "TIERCACHE_") && !accepted[k] {
-				t.Errorf("service %s sets %s, which is no flag's variable: tiercache ignores it (tiercache -h lists them)", s.Name, k)
+	service := func(name string, command []string, env ...string) types.ServiceConfig {
+		s := types.ServiceConfig{Name: name}
+		s.Command = command
+		s.Environment = types.NewMappingWithEquals(env)
+		return s
+	}
+	for _, tc := range []struct {
+		s    types.ServiceConfig
+		want []string
+	}{
+		{service("u", nil, "TIERCACHE_STORE=memory", "TIERCACHE_ORIGIN=http://x:1"), []string{"TIERCACHE_ORIGIN"}},
+		{service("p", []string{"proxy"}, "TIERCACHE_STORE=memory", "TIERCACHE_ORIGIN=http://x:1", "TIERCACHE_PURGE_TOKEN=t"),
+			[]string{"TIERCACHE_STORE"}},
+	} {
+		got := unknownEnv(tc.s)
+		if len(got) != len(tc.want) {
+			t.Errorf("service %s: %q; want only %q refused", tc.s.Name, got, tc.want)
+			continue
+		}
+		for i, name := range tc.want {
+			if !strings.Contains(got[i], " sets "+name+",") {
+				t.Errorf("service %s: %q; want %s refused", tc.s.Name, got[i], name)
 			}
 		}
 	}
+}
+
+// Every TIERCACHE_* variable of every service is one the binary reads, in
+// the mode the service runs it: the proxy's settings are no settings of
+// the user service, and the store's are none of the proxy.
+func TestComposeEnvironmentNames(t *testing.T) {
+	t.Parallel()
+	p := allProfiles(t)
+	for _, s := range sortedServices(p) {
+		for _, e := range unknownEnv(s) {
+			t.Error(e)
+		}
+	}
+	accepted := acceptedEnv(false)
 	for _, kv := range parseDockerfile(t).final().env() {
 		if strings.HasPrefix(kv[0], "TIERCACHE_") && !accepted[kv[0]] {
 			t.Errorf("Dockerfile sets ENV %s, which is no flag's variable: tiercache ignores it", kv[0])
@@ -172,7 +226,7 @@ func tiercacheServices(t *testing.T, p *types.Project) map[string]config {
 			}
 			return imageEnv[k]
 		}
-		c, err := parseConfig(nil, getenv, io.Discard)
+		c, err := parseConfig(s.Command, getenv, io.Discard)
 		if err != nil {
 			t.Errorf("service %s: tiercache would not start: %v", s.Name, err)
 			continue
@@ -220,14 +274,20 @@ func TestComposeTiercacheConfig(t *testing.T) {
 		waitsHealthy(t, s, redisHost)
 		ks := fmt.Sprintf("%s/%d/%s", opt.InitAddress[0], opt.SelectDB, c.redisPrefix)
 		store := redact.URL(c.store)
+		if c.proxy {
+			store = "origin " + c.origin
+		}
 		if other, ok := keyspaces[ks]; ok && other != store {
 			t.Errorf("service %s: its store %s shares the Redis keyspace %s with store %s; give it another TIERCACHE_REDIS_PREFIX",
 				name, store, ks, other)
 		}
 		keyspaces[ks] = store
 
-		// Store: persistent, and for PostgreSQL the compose service.
+		// Store: persistent, and for PostgreSQL the compose service; for
+		// a proxy, the origin: a tiercache service of the file.
 		switch {
+		case c.proxy:
+			checkProxyOrigin(t, p, cfgs, s, c.origin)
 		case strings.HasPrefix(c.store, "bolt:"):
 			file := strings.TrimPrefix(c.store, "bolt:")
 			if !path.IsAbs(file) || !hasNamedVolume(p, s, path.Dir(file)) {
@@ -240,7 +300,17 @@ func TestComposeTiercacheConfig(t *testing.T) {
 		}
 
 		// Lifecycle.
-		if s.HealthCheck == nil || s.HealthCheck.Disable || !isTiercacheHealthcheck(s.HealthCheck.Test) {
+		_, port, err := net.SplitHostPort(c.listen)
+		if err != nil {
+			t.Errorf("service %s: TIERCACHE_LISTEN=%q: %v", name, c.listen, err)
+		}
+		if c.proxy {
+			// /healthz would be the origin's.
+			want := []string{"CMD", "/tiercache", "healthcheck", "-url", "http://127.0.0.1:" + port + "/_tiercache/healthz"}
+			if s.HealthCheck == nil || s.HealthCheck.Disable || !slices.Equal(s.HealthCheck.Test, want) {
+				t.Errorf("service %s: healthcheck %s; want test %q", name, healthTest(s), want)
+			}
+		} else if s.HealthCheck == nil || s.HealthCheck.Disable || !isTiercacheHealthcheck(s.HealthCheck.Test) {
 			t.Errorf("service %s: healthcheck %s; want test [CMD /tiercache healthcheck]", name, healthTest(s))
 		}
 		if !slices.Contains([]string{"always", "unless-stopped", "on-failure"}, s.Restart) {
@@ -249,10 +319,6 @@ func TestComposeTiercacheConfig(t *testing.T) {
 		if s.StopGracePeriod == nil || time.Duration(*s.StopGracePeriod) <= c.shutdownTimeout {
 			t.Errorf("service %s: stop_grace_period is %v; want more than its shutdown timeout %v, or Docker kills it mid-shutdown",
 				name, s.StopGracePeriod, c.shutdownTimeout)
-		}
-		_, port, err := net.SplitHostPort(c.listen)
-		if err != nil {
-			t.Errorf("service %s: TIERCACHE_LISTEN=%q: %v", name, c.listen, err)
 		}
 		for _, pc := range s.Ports {
 			if strconv.Itoa(int(pc.Target)) != port {
@@ -304,6 +370,23 @@ func TestComposeServices(t *testing.T) {
 		t.Errorf("tiercache: volumes %v; want a named volume for the embedded store", tc.Volumes)
 	}
 
+	proxy := p.Services["proxy"]
+	if !slices.Equal(proxy.Profiles, []string{"proxy"}) || !isProxy(proxy) {
+		t.Errorf("proxy: profiles %q, command %q; want only [proxy] and the proxy subcommand", proxy.Profiles, proxy.Command)
+	}
+	if len(proxy.Ports) != 1 {
+		t.Errorf("proxy: publishes %s; want one port", ports(proxy))
+	}
+	published := map[string]string{}
+	for _, s := range sortedServices(p) {
+		for _, pc := range s.Ports {
+			if other, ok := published[pc.Published]; ok {
+				t.Errorf("services %s and %s both publish host port %s", other, s.Name, pc.Published)
+			}
+			published[pc.Published] = s.Name
+		}
+	}
+
 	k6 := p.Services["k6"]
 	if !slices.Equal(k6.Profiles, []string{"loadtest"}) {
 		t.Errorf("k6: profiles %q; want only [loadtest]", k6.Profiles)
@@ -330,7 +413,7 @@ func TestComposeServices(t *testing.T) {
 
 	var pg []string
 	for name, c := range tiercacheServices(t, p) {
-		if isPostgres(c.store) && slices.Equal(p.Services[name].Profiles, []string{"postgres"}) {
+		if !c.proxy && isPostgres(c.store) && slices.Equal(p.Services[name].Profiles, []string{"postgres"}) {
 			pg = append(pg, name)
 		}
 	}
@@ -389,6 +472,28 @@ func TestComposeLoadBalancer(t *testing.T) {
 	}
 	if len(lb.Ports) != 1 || strconv.Itoa(int(lb.Ports[0].Target)) != listen {
 		t.Errorf("nginx.conf listens on %s; lb publishes %s", listen, ports(lb))
+	}
+}
+
+// checkProxyOrigin checks that a proxy's origin is http://SERVICE:PORT, a
+// tiercache user service of p on the port it listens on, which the proxy
+// waits for.
+func checkProxyOrigin(t *testing.T, p *types.Project, cfgs map[string]config, s types.ServiceConfig, origin string) {
+	t.Helper()
+	u, err := url.Parse(origin)
+	if err != nil || u.Scheme != "http" || u.Port() == "" || (u.Path != "" && u.Path != "/") {
+		t.Errorf("service %s: TIERCACHE_ORIGIN=%q; want http://SERVICE:PORT", s.Name, origin)
+		return
+	}
+	host := hostService(t, s.Name, u.Host, p)
+	waitsHealthy(t, s, host)
+	oc, ok := cfgs[host]
+	if !ok || oc.proxy {
+		t.Errorf("service %s: TIERCACHE_ORIGIN names %s, which is not a tiercache user service", s.Name, host)
+		return
+	}
+	if _, port, _ := net.SplitHostPort(oc.listen); port != u.Port() {
+		t.Errorf("service %s: TIERCACHE_ORIGIN=%s; service %s listens on %s", s.Name, origin, host, oc.listen)
 	}
 }
 

@@ -129,10 +129,19 @@ func usage(fs *flag.FlagSet, proxy bool, out io.Writer) {
 }
 
 // usageError is a command line that tiercache does not understand: main
-// prints it once, with a hint, and exits 2 (start-up errors exit 1).
-type usageError struct{ err error }
+// prints it once, with a hint, and exits 2 (start-up errors exit 1). The
+// hint names the listing of the proxy's flags for the proxy's errors.
+type usageError struct {
+	err   error
+	proxy bool
+}
 
-func (e usageError) Error() string { return e.err.Error() + " (tiercache -h lists the flags)" }
+func (e usageError) Error() string {
+	if e.proxy {
+		return e.err.Error() + " (tiercache proxy -h lists the flags)"
+	}
+	return e.err.Error() + " (tiercache -h lists the flags)"
+}
 
 func (e usageError) Unwrap() error { return e.err }
 
@@ -152,10 +161,10 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 			usage(fs, c.proxy, out)
 			return c, err
 		}
-		return c, usageError{err}
+		return c, usageError{err, c.proxy}
 	}
 	if fs.NArg() > 0 {
-		return c, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+		return c, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0)), c.proxy}
 	}
 	onCommandLine := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
@@ -168,7 +177,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		}
 	})
 	if err == nil && c.proxy && c.origin == "" {
-		err = usageError{errors.New("proxy: -origin (or TIERCACHE_ORIGIN) is required")}
+		err = usageError{errors.New("proxy: -origin (or TIERCACHE_ORIGIN) is required"), true}
 	}
 	return c, err
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -118,24 +119,98 @@ func TestDefaultHealthURL(t *testing.T) {
 	}
 }
 
-// The README's configuration table names every flag with its variable and
-// default, as -h prints it, so the docs cannot drift from the code.
-func TestREADMEListsEverySetting(t *testing.T) {
+// readmeSection returns the README's section under the level-two heading,
+// up to the next one.
+func readmeSection(t *testing.T, heading string) []byte {
+	t.Helper()
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var c config
-	newFlagSet(&c).VisitAll(func(f *flag.Flag) {
+	_, section, ok := bytes.Cut(readme, []byte("\n## "+heading+"\n"))
+	if !ok {
+		t.Fatalf("README.md has no section %q", heading)
+	}
+	if i := bytes.Index(section, []byte("\n## ")); i >= 0 {
+		section = section[:i]
+	}
+	return section
+}
+
+// checkREADMETable checks that section's table of settings has one row per
+// flag of c's flag set, with its variable and default as -h prints them,
+// and no row for another flag.
+func checkREADMETable(t *testing.T, heading string, c *config) {
+	t.Helper()
+	section := readmeSection(t, heading)
+	flags := map[string]bool{}
+	newFlagSet(c).VisitAll(func(f *flag.Flag) {
+		flags[f.Name] = true
 		def := f.DefValue
 		if def == "" {
 			def = `""` // as -h prints it: an empty code span does not render
 		}
 		row := fmt.Sprintf("| `-%s` | `%s` | `%s` |", f.Name, envName(f.Name), def)
-		if !bytes.Contains(readme, []byte(row)) {
-			t.Errorf("README.md has no configuration row starting %q", row)
+		if !bytes.Contains(section, []byte(row)) {
+			t.Errorf("README.md section %q has no row starting %q", heading, row)
 		}
 	})
+	for _, m := range regexp.MustCompile("(?m)^\\| `-([a-z0-9-]+)` \\|").FindAllSubmatch(section, -1) {
+		if !flags[string(m[1])] {
+			t.Errorf("README.md section %q has a row for -%s, which is no flag there", heading, m[1])
+		}
+	}
+}
+
+// The README's configuration table names every flag with its variable and
+// default, as -h prints it, so the docs cannot drift from the code.
+func TestREADMEListsEverySetting(t *testing.T) {
+	checkREADMETable(t, "Configuration", &config{})
+}
+
+// The same for the proxy's table and tiercache proxy -h.
+func TestREADMEListsEveryProxySetting(t *testing.T) {
+	checkREADMETable(t, "Proxy mode", &config{proxy: true})
+}
+
+// tiercache proxy -h lists every setting of the proxy with its variable
+// and default.
+func TestProxyHelpListsEverySetting(t *testing.T) {
+	var out bytes.Buffer
+	_, err := parseConfig([]string{"proxy", "-h"}, env(nil), &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("got %v; want flag.ErrHelp", err)
+	}
+	newFlagSet(&config{proxy: true}).VisitAll(func(f *flag.Flag) {
+		for _, want := range []string{"-" + f.Name + " ", envName(f.Name), "(default " + `"` + f.DefValue + `")`} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("proxy -h output lacks %q", want)
+			}
+		}
+	})
+}
+
+// The proxy's settings come from their variables, the command line
+// winning; they are no settings of the user service.
+func TestProxyConfig(t *testing.T) {
+	c, err := parseConfig([]string{"proxy", "-default-ttl", "1m"}, env(map[string]string{
+		"TIERCACHE_ORIGIN":           "http://origin:8080",
+		"TIERCACHE_DEFAULT_TTL":      "5s",
+		"TIERCACHE_STALE_IF_ERROR":   "30s",
+		"TIERCACHE_MAX_OBJECT_BYTES": "2MiB",
+		"TIERCACHE_PURGE_TOKEN":      "t",
+	}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.proxy || c.origin != "http://origin:8080" || c.defaultTTL != time.Minute || c.staleIfError != 30*time.Second ||
+		c.maxObjectBytes != 2<<20 || c.purgeToken != "t" || c.redisPrefix != "tiercache:proxy:" || c.ttl != 24*time.Hour {
+		t.Errorf("got %+v; want the environment's values, the command line's -default-ttl and the proxy's defaults", c)
+	}
+	c, err = parseConfig(nil, env(map[string]string{"TIERCACHE_ORIGIN": "http://origin:8080", "TIERCACHE_STORE": "memory"}), &bytes.Buffer{})
+	if err != nil || c.origin != "" || c.proxy {
+		t.Errorf("the user service with TIERCACHE_ORIGIN: %+v, %v; want it ignored", c, err)
+	}
 }
 
 func TestOpenStoreErrors(t *testing.T) {
