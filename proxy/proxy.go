@@ -16,6 +16,7 @@ import (
 	"unsafe"
 
 	"github.com/tiercache/tiercache/core"
+	"github.com/tiercache/tiercache/internal/redact"
 	"github.com/valyala/fasthttp"
 )
 
@@ -77,14 +78,15 @@ type Proxy struct {
 // New validates cfg and returns a Proxy. Close it to stop its cache.
 func New(cfg Config) (*Proxy, error) {
 	u, err := url.Parse(cfg.Origin)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-		return nil, fmt.Errorf("invalid origin %q: want http://host:port or https://host:port", cfg.Origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
+		u.RawQuery != "" || u.User != nil {
+		return nil, fmt.Errorf("invalid origin %q: want http://host:port or https://host:port, without a path or credentials", redact.URL(cfg.Origin))
 	}
 	if cfg.DefaultTTL <= 0 {
 		cfg.DefaultTTL = 120 * time.Second
 	}
 	if cfg.StaleIfError < 0 {
-		return nil, errors.New("proxy: StaleIfError must not be negative")
+		return nil, errors.New("proxy: Config.StaleIfError must not be negative")
 	}
 	if cfg.OriginTimeout <= 0 {
 		cfg.OriginTimeout = 10 * time.Second
@@ -331,16 +333,24 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, e *entry, cs []byte, now time.Ti
 	} else {
 		resp.SetStatusCode(e.status)
 	}
+	var upstream []byte // the origin's Cache-Status: ours follows it (RFC 9211)
 	headers := newFields(e.headers, 4)
 	for name, value, ok := headers.next(); ok; name, value, ok = headers.next() {
-		if notModified && !keptOn304(name) {
-			continue
+		switch {
+		case string(name) == "Cache-Status":
+			upstream = value
+		case notModified && !keptOn304(name):
+		default:
+			resp.Header.AddBytesKV(name, value)
 		}
-		resp.Header.AddBytesKV(name, value)
 	}
-	var buf [96]byte
+	var buf [256]byte
 	resp.Header.SetCanonical(hdrAge, strconv.AppendInt(buf[:0], e.ageAt(now), 10))
-	b := append(buf[:0], cs...)
+	b := buf[:0]
+	if len(upstream) > 0 {
+		b = append(append(b, upstream...), ", "...)
+	}
+	b = append(b, cs...)
 	b = append(b, "; ttl="...)
 	b = strconv.AppendInt(b, (e.fresh-now.UnixNano())/int64(time.Second), 10)
 	resp.Header.SetCanonical(hdrCacheStatus, b)
@@ -453,13 +463,14 @@ func (p *Proxy) load(ctx context.Context, key string) ([]byte, uint64, error) {
 	sent := p.now()
 	err = p.fills.DoTimeout(req, resp, p.cfg.OriginTimeout)
 	arrived := p.now()
+	resp.Header.SetNoDefaultContentType(true) // an answer without one is stored without one
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		return p.passEntry(arrived), version, nil
 	case err != nil:
 		p.log.Warn("proxy: origin failed", "key", key, "err", err)
 		return nil, 0, &originError{err: err, timeout: errors.Is(err, fasthttp.ErrTimeout)}
-	case resp.StatusCode() >= 500:
+	case resp.StatusCode() >= 500 && resp.StatusCode() != fasthttp.StatusNotImplemented:
 		status := resp.StatusCode()
 		if f != nil {
 			f.out, resp = resp, nil
@@ -571,6 +582,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, cs []byte) (int, bool) {
 		return 0, false
 	}
 	status := resp.StatusCode()
+	resp.Header.SetNoDefaultContentType(true)
 	copyHeaders(ctx, resp, cs)
 	if s := resp.BodyStream(); s != nil {
 		ctx.Response.SetBodyStream(&releaser{r: s, resp: resp}, resp.Header.ContentLength())
@@ -596,16 +608,21 @@ func (r *releaser) Close() error {
 	return err
 }
 
-// copyHeaders sets ctx's status and end-to-end headers from resp.
+// copyHeaders sets ctx's status and end-to-end headers from resp, and
+// Cache-Status: the origin's, then ours.
 func copyHeaders(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, cs []byte) {
 	ctx.Response.SetStatusCode(resp.StatusCode())
 	conn := resp.Header.Peek("Connection")
 	for name, value := range resp.Header.All() {
 		switch {
-		case hopByHop(name), listed(conn, name), string(name) == "Content-Length", string(name) == "Date", string(name) == "Server":
+		case hopByHop(name), listed(conn, name), string(name) == "Content-Length", string(name) == "Date",
+			string(name) == "Server", string(name) == "Cache-Status":
 			continue
 		}
 		ctx.Response.Header.AddBytesKV(name, value)
+	}
+	if upstream := resp.Header.Peek("Cache-Status"); len(upstream) > 0 {
+		cs = append(append(append([]byte(nil), upstream...), ", "...), cs...)
 	}
 	ctx.Response.Header.SetCanonical(hdrCacheStatus, cs)
 }
@@ -676,15 +693,15 @@ func (p *Proxy) invalidate(key string) {
 // every instance.
 func (p *Proxy) purge(ctx *fasthttp.RequestCtx) {
 	if p.cfg.PurgeToken == "" {
-		ctx.Response.Header.Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE")
 		writeJSON(ctx, fasthttp.StatusMethodNotAllowed, "PURGE is disabled: no purge token is set.", csMethod)
+		ctx.Response.Header.Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE")
 		return
 	}
 	auth := ctx.Request.Header.Peek("Authorization")
 	token, ok := strings.CutPrefix(string(auth), "Bearer ")
 	if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(p.cfg.PurgeToken)) != 1 {
-		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="tiercache purge"`)
 		writeJSON(ctx, fasthttp.StatusUnauthorized, "PURGE needs Authorization: Bearer <purge token>.", csMethod)
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="tiercache purge"`)
 		return
 	}
 	p.invalidate(string(ctx.Request.Header.RequestURI()))

@@ -82,7 +82,7 @@ func serve(t *testing.T, h fasthttp.RequestHandler) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &fasthttp.Server{Handler: h, Name: "tiercache"}
+	s := &fasthttp.Server{Handler: h, Name: "tiercache", NoDefaultContentType: true}
 	done := make(chan struct{})
 	go func() { _ = s.Serve(ln); close(done) }()
 	t.Cleanup(func() { _ = s.Shutdown(); <-done })
@@ -508,5 +508,32 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// The origin's own Cache-Status is kept, ours after it (RFC 9211); a 501
+// is cached like a 404; an answer without Content-Type gets none.
+func TestAnswersKeepTheirHeaders(t *testing.T) {
+	o := origintest.Start(t)
+	o.Put("/cs", "x")
+	o.Set("/cs", origintest.Behavior{Header: http.Header{"Cache-Control": {"max-age=60"}, "Cache-Status": {"upstream; hit"}}})
+	o.Set("/nyi", origintest.Behavior{Status: 501})
+	o.Set("/empty", origintest.Behavior{Status: 204, Header: http.Header{"Cache-Control": {"max-age=60"}}})
+	in := startProxies(t, o.URL(), 1, Config{}, nil)[0]
+	wantCS(t, "first GET", do(t, "GET", in.url+"/cs", ""), 200, "x", "upstream; hit, tiercache; fwd=miss; stored")
+	wantCS(t, "second GET", do(t, "GET", in.url+"/cs", ""), 200, "x", "upstream; hit, tiercache; hit; detail=l2")
+	for range 2 {
+		if a := do(t, "GET", in.url+"/nyi", ""); a.status != 501 {
+			t.Fatalf("GET of a 501 = %d", a.status)
+		}
+	}
+	if n := o.Count("GET", "/nyi"); n != 1 {
+		t.Fatalf("the origin saw %d GETs of a 501; want 1 (cached)", n)
+	}
+	for i := range 2 {
+		a := do(t, "GET", in.url+"/empty", "")
+		if a.status != 204 || a.header.Get("Content-Type") != "" {
+			t.Fatalf("GET %d of a 204 = %d with Content-Type %q; want none", i, a.status, a.header.Get("Content-Type"))
+		}
 	}
 }

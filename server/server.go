@@ -84,6 +84,7 @@ func NewProxy(p *proxy.Proxy, cfg Config) *Server {
 	}
 	s := newServer(cfg)
 	s.proxy = p
+	s.srv.NoDefaultContentType = true // an origin's answer without one keeps none
 	return s
 }
 

@@ -234,6 +234,15 @@ func (a *app) openProxy(cfg config, log *slog.Logger) error {
 		Cache:  core.Config{TTL: cfg.ttl, DegradedTTL: cfg.degradedTTL, Logger: log},
 		Logger: log,
 	}
+	for _, d := range []struct {
+		name   string
+		v      time.Duration
+		zeroOK bool
+	}{{"stale-if-error", cfg.staleIfError, true}, {"origin-timeout", cfg.originTimeout, false}, {"default-ttl", cfg.defaultTTL, false}} {
+		if d.v < 0 || d.v == 0 && !d.zeroOK {
+			return fmt.Errorf("invalid -%s %s: must be positive", d.name, shortDuration(d.v))
+		}
+	}
 	if cfg.maxObjectBytes > 1<<30 {
 		return fmt.Errorf("invalid -max-object-bytes %s: at most 1GiB", cfg.maxObjectBytes.String())
 	}

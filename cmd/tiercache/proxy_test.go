@@ -111,20 +111,23 @@ func TestProxyStartupErrors(t *testing.T) {
 		{"no origin", nil, []string{token}, 2,
 			"proxy: -origin (or TIERCACHE_ORIGIN) is required (tiercache proxy -h lists the flags)\n", ""},
 		{"ftp origin", nil, []string{"-origin", "ftp://x", token}, 1,
-			`invalid origin "ftp://x": want http://host:port or https://host:port`, ""},
+			`invalid origin "ftp://x": want http://host:port or https://host:port, without a path or credentials`, ""},
 		{"origin without host", nil, []string{"-origin", "http://", token}, 1,
-			`invalid origin "http://": want http://host:port or https://host:port`, ""},
+			`invalid origin "http://": want http://host:port or https://host:port, without a path or credentials`, ""},
 		{"origin with a path", []string{"TIERCACHE_ORIGIN=http://h:1/path", "TIERCACHE_PURGE_TOKEN=" + purgeToken}, nil, 1,
-			`invalid origin "http://h:1/path": want http://host:port or https://host:port`, ""},
+			`invalid origin "http://h:1/path": want http://host:port or https://host:port, without a path or credentials`, ""},
 		{"origin with a password", []string{"TIERCACHE_ORIGIN=http://u:" + secret + "@h:1/path"}, nil, 1,
-			`invalid origin "http://u:xxxxx@h:1/path": want http://host:port or https://host:port`,
-			"proxy.New quotes the origin unredacted in its error"},
+			`invalid origin "http://u:xxxxx@h:1/path": want http://host:port or https://host:port, without a path or credentials`, ""},
 		{"max object bytes above 1GiB", nil, []string{"-origin", "http://127.0.0.1:1", "-max-object-bytes", "2GiB", token}, 1,
 			"invalid -max-object-bytes 2GiB: at most 1GiB", ""},
 		{"negative stale-if-error", nil, []string{"-origin", "http://127.0.0.1:1", "-stale-if-error", "-1s", token}, 1,
-			"proxy: StaleIfError must not be negative", ""},
+			"invalid -stale-if-error -1s: must be positive", ""},
 		{"negative stale-if-error by environment", []string{"TIERCACHE_STALE_IF_ERROR=-1s", "TIERCACHE_ORIGIN=http://127.0.0.1:1"}, nil, 1,
-			"proxy: StaleIfError must not be negative", ""},
+			"invalid -stale-if-error -1s: must be positive", ""},
+		{"zero origin timeout", nil, []string{"-origin", "http://127.0.0.1:1", "-origin-timeout", "0s", token}, 1,
+			"invalid -origin-timeout 0s: must be positive", ""},
+		{"negative default ttl", nil, []string{"-origin", "http://127.0.0.1:1", "-default-ttl", "-5s", token}, 1,
+			"invalid -default-ttl -5s: must be positive", ""},
 		{"bad duration", []string{"TIERCACHE_ORIGIN_TIMEOUT=soon"}, []string{"-origin", "http://127.0.0.1:1"}, 1,
 			`invalid TIERCACHE_ORIGIN_TIMEOUT="soon": want a duration such as 50ms, 30s or 1h`, ""},
 		{"user-service flag", nil, []string{"-origin", "http://127.0.0.1:1", "-store", "memory"}, 2,
@@ -287,12 +290,12 @@ func TestProxyInFrontOfTheUserService(t *testing.T) {
 	get("before the registration", 404, "User not found.")
 	get("before the registration, again", 404, "User not found.") // a cached 404
 	r := register(t, p.base, "kiran")
-	if r.status != 201 || r.cacheStatus != "tiercache; fwd=method" {
+	if r.status != 201 || ours(r.cacheStatus) != "tiercache; fwd=method" {
 		t.Fatalf("POST /register through the proxy = %d %q %q; want 201, fwd=method", r.status, r.body, r.cacheStatus)
 	}
 	get("after the registration", 200, "kiran@example.com") // its Location was invalidated
 	get("after the registration, again", 200, "kiran@example.com")
-	if r := do(t, "GET", url, ""); !strings.HasPrefix(r.cacheStatus, "tiercache; hit") {
+	if r := do(t, "GET", url, ""); !strings.HasPrefix(ours(r.cacheStatus), "tiercache; hit") {
 		t.Fatalf("third GET: Cache-Status %q; want a hit", r.cacheStatus)
 	}
 	if r := do(t, "PUT", url, `{"email":"kiran@example.org"}`); r.status != 200 {
@@ -320,7 +323,6 @@ func TestProxyHealthcheck(t *testing.T) {
 // set) carries Allow, as RFC 9110 requires of those statuses.
 func TestProxyPurgeChallenge(t *testing.T) {
 	t.Parallel()
-	t.Skip("known proxy problem: writeJSON resets the response, dropping the header that purge set before it")
 	o := origintest.Start(t)
 	with, _ := startProxy(t, []string{"TIERCACHE_PURGE_TOKEN=" + purgeToken}, "-origin", o.URL(), "-redis", "off")
 	without, _ := startProxy(t, nil, "-origin", o.URL(), "-redis", "off")
@@ -387,4 +389,13 @@ func TestProxyREADMEACLServes(t *testing.T) {
 	if n, err := srv.Do("ACL", "LOG"); err != nil || n != "0" {
 		t.Fatalf("ACL LOG has %s entries (%v); want none", n, err)
 	}
+}
+
+// ours returns the proxy's member of a Cache-Status list: the last, after
+// the origin's own (RFC 9211).
+func ours(cs string) string {
+	if i := strings.LastIndex(cs, ", "); i >= 0 {
+		return cs[i+2:]
+	}
+	return cs
 }
