@@ -255,6 +255,16 @@ func (a *app) openProxy(cfg config, log *slog.Logger) error {
 			return err
 		}
 		pcfg.Cache.L2, pcfg.Versions = a.l2, a.l2
+		if a.l2.Status() == "ok" {
+			// Writes need the counters: an ACL that lets reads through but
+			// not the counter's script would leave other instances stale.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_, err := a.l2.NextVersion(ctx, "#start", time.Second)
+			cancel()
+			if err != nil && !errors.Is(err, core.ErrUnavailable) {
+				return fmt.Errorf("redis refused the proxy's version counters (a script that runs INCR and PEXPIRE; see the README's proxy ACL line): %w", err)
+			}
+		}
 	}
 	var err error
 	if a.proxy, err = proxy.New(pcfg); err != nil {

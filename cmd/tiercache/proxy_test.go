@@ -399,3 +399,27 @@ func ours(cs string) string {
 	}
 	return cs
 }
+
+// A Redis user that may read and write values but not run the version
+// counter's INCR and PEXPIRE (the user service's ACL line, on the proxy's
+// keys) stops the proxy at start, in one line: its writes could not
+// invalidate other instances.
+func TestProxyRefusesRedisWithoutCounters(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	args := redistest.READMEACL(t, secret)
+	for i, a := range args {
+		if a == "~tiercache:user:*" {
+			args[i] = "~tiercache:proxy:*"
+		}
+	}
+	if _, err := srv.Do(args...); err != nil {
+		t.Fatal(err)
+	}
+	url := "redis://tiercache:" + secret + "@" + strings.TrimPrefix(srv.URL(), "redis://")
+	r := runBinary(t, []string{"TIERCACHE_REDIS_URL=" + url}, "proxy", "-listen", freeAddr(t), "-origin", "http://127.0.0.1:1")
+	want := "tiercache: redis refused the proxy's version counters"
+	if r.code != 1 || !strings.HasPrefix(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 || strings.Contains(r.stderr, secret) {
+		t.Fatalf("exit %d, stderr %q; want 1 and one line starting %q, without the password", r.code, r.stderr, want)
+	}
+}
