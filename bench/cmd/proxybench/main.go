@@ -64,6 +64,7 @@ type config struct {
 	serverCPU   int
 	loadCPU     int
 	originCPU   int
+	waitQuiet   time.Duration
 	out         string
 }
 
@@ -86,6 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.serverCPU, "server-cpu", 0, "CPU of the target under test; -1: no pinning")
 	fs.IntVar(&c.loadCPU, "load-cpu", 1, "CPU of wrk; -1: no pinning")
 	fs.IntVar(&c.originCPU, "origin-cpu", 1, "CPU of the origin; -1: no pinning")
+	fs.DurationVar(&c.waitQuiet, "wait-quiet", time.Minute, "before each run, wait at most this long for the CPUs to be idle")
 	fs.StringVar(&c.out, "out", "bench/results/proxy.json", "file for the results; empty: none")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -118,6 +120,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("-keys %d: want 1 to 1000000", c.keys)
 	case c.putPercent <= 0 || c.putPercent >= 100:
 		return c, fmt.Errorf("-put-percent %v: want more than 0 and less than 100", c.putPercent)
+	case c.waitQuiet < 0:
+		return c, fmt.Errorf("-wait-quiet %v: must not be negative", c.waitQuiet)
 	case c.originDelay < 0:
 		return c, fmt.Errorf("-origin-delay %v: must not be negative", c.originDelay)
 	case c.samples < 1:

@@ -54,7 +54,7 @@ func staleness(ctx context.Context, c config, stdout, stderr io.Writer) error {
 			t := time.Now()
 			status, h, _, err := get(b.url+path, []byte("Cache-Status"))
 			if err != nil || status != 200 {
-				return fmt.Errorf("B: GET %s: status %d, %v", path, status, err)
+				return fmt.Errorf("proxy b: GET %s: status %d, %v", path, status, err)
 			}
 			if j == 1 {
 				cs = h
@@ -66,17 +66,17 @@ func staleness(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		}
 		status, _, body, err := do("PUT", a.url+path, nil)
 		if err != nil || status != 200 {
-			return fmt.Errorf("A: PUT %s: status %d, %v", path, status, err)
+			return fmt.Errorf("proxy a: PUT %s: status %d, %v", path, status, err)
 		}
 		want, ok := version(body)
 		if !ok {
-			return fmt.Errorf("A: PUT %s: no version in %q", path, body)
+			return fmt.Errorf("proxy a: PUT %s: no version in %q", path, body)
 		}
 		acked := time.Now()
 		for n := 1; ; n++ {
 			_, _, body, err := get(b.url+path, nil)
 			if err != nil {
-				return fmt.Errorf("B: GET %s: %v", path, err)
+				return fmt.Errorf("proxy b: GET %s: %v", path, err)
 			}
 			if v, ok := version(body); ok && v >= want {
 				lags, polls = append(lags, time.Since(acked)), append(polls, n)

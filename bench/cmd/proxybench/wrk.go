@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,7 +103,7 @@ func wrkDuration(s string) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	return time.Duration(f * float64(unit)), nil
+	return time.Duration(math.Round(f * float64(unit))), nil
 }
 
 // wrkScript is the Lua script of a workload: GETs of the keys in turn and,
