@@ -17,7 +17,9 @@ import (
 // the origin and, for each sample, makes B hold a key in L1, PUTs the key
 // through A and GETs it through B, back to back on one connection, until B
 // answers the version A's PUT made. The lag runs from A's answer to B's
-// first fresh answer, so it includes that answer's round trip.
+// first fresh answer, so it includes that answer's round trip, a fill from
+// the origin when B dropped the key. The stale window is bounded below by
+// when the last GET that got the old version was sent.
 func staleness(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	e, err := newEnv(c, stderr)
 	if err != nil {
@@ -41,7 +43,7 @@ func staleness(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		return err
 	}
 	const timeout = 5 * time.Second
-	var lags, hitRTT []time.Duration
+	var lags, hitRTT, staleSent []time.Duration
 	var polls []int
 	freshFirst, timeouts, notHit := 0, 0, 0
 	for i := range c.samples {
@@ -74,6 +76,7 @@ func staleness(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		}
 		acked := time.Now()
 		for n := 1; ; n++ {
+			sent := time.Since(acked)
 			_, _, body, err := get(b.url+path, nil)
 			if err != nil {
 				return fmt.Errorf("proxy b: GET %s: %v", path, err)
@@ -85,6 +88,10 @@ func staleness(ctx context.Context, c config, stdout, stderr io.Writer) error {
 				}
 				break
 			}
+			if n == 1 {
+				staleSent = append(staleSent, 0)
+			}
+			staleSent[len(staleSent)-1] = sent
 			if time.Since(acked) > timeout {
 				timeouts++
 				break
@@ -93,16 +100,18 @@ func staleness(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	}
 	slices.Sort(lags)
 	slices.Sort(hitRTT)
+	slices.Sort(staleSent)
 	pct := func(xs []time.Duration, p float64) time.Duration {
 		if len(xs) == 0 {
 			return 0
 		}
 		return xs[min(len(xs)-1, int(p*float64(len(xs))))]
 	}
-	fmt.Fprintln(stdout, "| samples | fresh at B's first GET | p50 | p99 | max | timeouts (>5s) | B hit round trip p50 |")
-	fmt.Fprintln(stdout, "|--:|--:|--:|--:|--:|--:|--:|")
-	fmt.Fprintf(stdout, "| %d | %d | %v | %v | %v | %d | %v |\n", c.samples, freshFirst, pct(lags, 0.5), pct(lags, 0.99),
-		pct(lags, 1), timeouts, pct(hitRTT, 0.5))
+	us := func(d time.Duration) time.Duration { return d.Round(time.Microsecond) }
+	fmt.Fprintln(stdout, "| samples | fresh at B's first GET | ack to fresh p50 | p99 | max | last stale GET sent, p50 / p99 / max | timeouts (>5s) | B hit round trip p50 |")
+	fmt.Fprintln(stdout, "|--:|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintf(stdout, "| %d | %d | %v | %v | %v | %v / %v / %v | %d | %v |\n", c.samples, freshFirst, us(pct(lags, 0.5)), us(pct(lags, 0.99)),
+		us(pct(lags, 1)), us(pct(staleSent, 0.5)), us(pct(staleSent, 0.99)), us(pct(staleSent, 1)), timeouts, us(pct(hitRTT, 0.5)))
 	if notHit > 0 {
 		fmt.Fprintf(stderr, "proxybench: B's second GET was not a hit in %d samples\n", notHit)
 	}
@@ -112,7 +121,7 @@ func staleness(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	out, _ := json.MarshalIndent(map[string]any{
 		"loadavg_end": loadavg(), "samples": c.samples, "fresh_at_first_get": freshFirst, "timeouts": timeouts,
 		"not_hit_before_put": notHit, "lag_ns": lags, "polls_max": slices.Max(append(polls, 0)),
-		"p50_ns": pct(lags, 0.5), "p99_ns": pct(lags, 0.99), "max_ns": pct(lags, 1), "b_hit_rtt_p50_ns": pct(hitRTT, 0.5),
+		"stale_sent_ns": staleSent, "p50_ns": pct(lags, 0.5), "p99_ns": pct(lags, 0.99), "max_ns": pct(lags, 1), "b_hit_rtt_p50_ns": pct(hitRTT, 0.5),
 	}, "", "  ")
 	if err := os.MkdirAll(filepath.Dir(c.out), 0o755); err != nil {
 		return err
