@@ -436,6 +436,7 @@ type row struct {
 	RPS           float64 `json:"rps_median"`
 	P50           float64 `json:"p50_median_ms"`
 	P99           float64 `json:"p99_median_ms"`
+	PerCPUSecond  float64 `json:"requests_per_target_cpu_second_median"`
 	OriginPer1000 float64 `json:"origin_per_1000"`
 	Errors        int64   `json:"errors"`
 	VsBare        float64 `json:"vs_bare,omitempty"`
@@ -448,12 +449,15 @@ func summarize(runs []runResult, c config) []row {
 		base := map[string]float64{}
 		start := len(rows)
 		for _, t := range c.targets {
-			var rps []float64
+			var rps, perCPU []float64
 			var p50, p99 []time.Duration
 			var reqs, origin, errs int64
 			for _, r := range runs {
 				if r.Target == t && r.Workload == w {
 					rps, p50, p99 = append(rps, r.RPS), append(p50, r.P50), append(p99, r.P99)
+					if r.TargetCPU > 0 {
+						perCPU = append(perCPU, r.RPS/(r.TargetCPU/100))
+					}
 					reqs, origin, errs = reqs+r.Requests, origin+r.OriginRequests, errs+r.Non2xx3xx+r.SocketErrors
 				}
 			}
@@ -461,6 +465,9 @@ func summarize(runs []runResult, c config) []row {
 				continue
 			}
 			x := row{Target: t, Workload: w, RPS: median(rps), P50: ms(median(p50)), P99: ms(median(p99)), Errors: errs}
+			if len(perCPU) > 0 {
+				x.PerCPUSecond = math.Round(median(perCPU))
+			}
 			if reqs > 0 {
 				x.OriginPer1000 = float64(origin) * 1000 / float64(reqs)
 			}
@@ -493,8 +500,8 @@ func median[T int64 | float64 | time.Duration](xs []T) T {
 func writeMarkdown(w io.Writer, rows []row, c config) {
 	fmt.Fprintf(w, "wrk -t%d -c%d, %d rounds of %v per target and workload; mixed = %g%% PUT; medians of rounds\n\n",
 		c.threads, c.connections, c.rounds, c.duration, c.putPercent)
-	fmt.Fprintln(w, "| target | workload | req/s | p50 | p99 | origin req / 1000 | errors | vs bare | vs tiercache |")
-	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "| target | workload | req/s | p50 | p99 | req per target CPU-s | origin req / 1000 | errors | vs bare | vs tiercache |")
+	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|")
 	ratio := func(f float64) string {
 		if f == 0 {
 			return "-"
@@ -502,7 +509,7 @@ func writeMarkdown(w io.Writer, rows []row, c config) {
 		return fmt.Sprintf("%.2f×", f)
 	}
 	for _, r := range rows {
-		fmt.Fprintf(w, "| %s | %s | %.0f | %.2f ms | %.2f ms | %.1f | %d | %s | %s |\n",
-			r.Target, r.Workload, r.RPS, r.P50, r.P99, r.OriginPer1000, r.Errors, ratio(r.VsBare), ratio(r.VsTiercache))
+		fmt.Fprintf(w, "| %s | %s | %.0f | %.2f ms | %.2f ms | %.0f | %.1f | %d | %s | %s |\n",
+			r.Target, r.Workload, r.RPS, r.P50, r.P99, r.PerCPUSecond, r.OriginPer1000, r.Errors, ratio(r.VsBare), ratio(r.VsTiercache))
 	}
 }
