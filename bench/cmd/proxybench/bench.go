@@ -195,7 +195,7 @@ func (e *env) startTarget(name, tiercacheBin string) (*target, error) {
 		if err != nil {
 			return nil, err
 		}
-		v, err := launch.StartVarnish(d, e.originURL, launch.VarnishOptions{})
+		v, err := launch.StartVarnish(d, e.originURL, launch.VarnishOptions{Args: e.c.varnishArgs})
 		if err != nil {
 			return nil, err
 		}
@@ -306,7 +306,7 @@ func bench(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		"cpus": runtime.NumCPU(), "kernel": strings.TrimSpace(readFile("/proc/sys/kernel/osrelease")),
 		"config": map[string]any{"duration": c.duration.String(), "rounds": c.rounds, "connections": c.connections,
 			"threads": c.threads, "keys": c.keys, "put_percent": c.putPercent, "origin_delay": c.originDelay.String(),
-			"server_cpu": c.serverCPU, "load_cpu": c.loadCPU, "origin_cpu": c.originCPU, "wait_quiet": c.waitQuiet.String()},
+			"server_cpu": c.serverCPU, "load_cpu": c.loadCPU, "origin_cpu": c.originCPU, "wait_quiet": c.waitQuiet.String(), "varnish_args": c.varnishArgs},
 		"warm_hits": warmHits, "summary": rows, "runs": runs,
 	}
 	b, err := json.MarshalIndent(report, "", "  ")

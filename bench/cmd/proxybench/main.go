@@ -65,6 +65,7 @@ type config struct {
 	loadCPU     int
 	originCPU   int
 	waitQuiet   time.Duration
+	varnishArgs []string
 	out         string
 }
 
@@ -88,6 +89,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.loadCPU, "load-cpu", 1, "CPU of wrk; -1: no pinning")
 	fs.IntVar(&c.originCPU, "origin-cpu", 1, "CPU of the origin; -1: no pinning")
 	fs.DurationVar(&c.waitQuiet, "wait-quiet", time.Minute, "before each run, wait at most this long for the CPUs to be idle")
+	varnishParams := fs.String("varnish-params", "", "varnishd parameters, comma-separated name=value (e.g. thread_pools=1)")
 	fs.StringVar(&c.out, "out", "bench/results/proxy.json", "file for the results; empty: none")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -97,6 +99,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.mode == "staleness" && !isSet(fs, "out") {
 		c.out = "bench/results/proxy-staleness.json"
+	}
+	for p := range strings.SplitSeq(*varnishParams, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if !strings.Contains(p, "=") {
+			return c, fmt.Errorf("-varnish-params: %q is not name=value", p)
+		}
+		c.varnishArgs = append(c.varnishArgs, "-p", p)
 	}
 	var err error
 	if c.targets, err = list(*targets, allTargets, "-targets"); err != nil {

@@ -72,12 +72,13 @@ func TestParseFlags(t *testing.T) {
 		len(c.targets) != 4 || len(c.workloads) != 2 || c.out != "bench/results/proxy.json" {
 		t.Errorf("defaults: %+v", c)
 	}
-	c, err = parseFlags([]string{"-targets", "varnish, bare", "-mode", "staleness"}, io.Discard)
+	c, err = parseFlags([]string{"-targets", "varnish, bare", "-mode", "staleness", "-varnish-params", "thread_pools=1, thread_pool_min=10"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(c.targets, ",") != "bare,varnish" || c.out != "bench/results/proxy-staleness.json" {
-		t.Errorf("targets %v, out %q", c.targets, c.out)
+	if strings.Join(c.targets, ",") != "bare,varnish" || c.out != "bench/results/proxy-staleness.json" ||
+		strings.Join(c.varnishArgs, " ") != "-p thread_pools=1 -p thread_pool_min=10" {
+		t.Errorf("targets %v, out %q, varnish %q", c.targets, c.out, c.varnishArgs)
 	}
 	for _, args := range [][]string{
 		{"-mode", "fast"},
@@ -95,6 +96,7 @@ func TestParseFlags(t *testing.T) {
 		{"-targets", ""},
 		{"-workloads", "read"},
 		{"-server-cpu", "-2"},
+		{"-varnish-params", "thread_pools"},
 		{"extra"},
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
