@@ -4,7 +4,7 @@
 GO        ?= go
 FUZZTIME  ?= 10s
 
-.PHONY: run test deps check k6check unit fuzz allocs bench build clean coherence coherence-cluster coherence-proxy
+.PHONY: run test deps check k6check unit fuzz allocs bench bench-proxy build clean coherence coherence-cluster coherence-proxy
 .PHONY: stack stack-down loadtest loadtest-all
 
 ## run: build bin/tiercache and serve on :5000 (embedded store in ./data); L2 is the Redis on
@@ -74,6 +74,14 @@ coherence-proxy: deps
 ## tables to BENCHMARKS.md, the charts to bench/charts/
 bench: deps
 	GO=$(GO) ./bench/run.sh
+
+## bench-proxy: tiercache proxy, a bare fasthttp server, nginx proxy_cache and Varnish in front
+## of one origin, under wrk in alternating rounds (about 3 minutes); the table goes to stdout,
+## every round to bench/results/proxy.json. PROXYBENCH_FLAGS adds flags (-mode staleness: the
+## cross-instance staleness of two proxies on one Redis)
+PROXYBENCH_FLAGS ?=
+bench-proxy: deps
+	$(GO) run ./bench/cmd/proxybench $(PROXYBENCH_FLAGS)
 
 clean:
 	rm -rf bin
