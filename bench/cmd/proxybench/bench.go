@@ -316,7 +316,15 @@ func bench(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(filepath.Dir(c.out), 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(c.out, append(b, '\n'), 0o644)
+	if err := os.WriteFile(c.out, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	// The same table for BENCHMARKS.md, which bench/cmd/report includes.
+	var md strings.Builder
+	fmt.Fprintf(&md, "Started %s; load generator `wrk` on CPU %d, the target under test on CPU %d; `make bench-proxy`.\n\n",
+		started.UTC().Format(time.RFC3339), c.loadCPU, c.serverCPU)
+	writeMarkdown(&md, rows, c)
+	return os.WriteFile(strings.TrimSuffix(c.out, ".json")+".md", []byte(md.String()), 0o644)
 }
 
 func descendantsOf(pids []int) []int {

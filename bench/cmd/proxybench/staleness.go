@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -108,10 +109,12 @@ func staleness(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		return xs[min(len(xs)-1, int(p*float64(len(xs))))]
 	}
 	us := func(d time.Duration) time.Duration { return d.Round(time.Microsecond) }
-	fmt.Fprintln(stdout, "| samples | fresh at B's first GET | ack to fresh p50 | p99 | max | last stale GET sent, p50 / p99 / max | timeouts (>5s) | B hit round trip p50 |")
-	fmt.Fprintln(stdout, "|--:|--:|--:|--:|--:|--:|--:|--:|")
-	fmt.Fprintf(stdout, "| %d | %d | %v | %v | %v | %v / %v / %v | %d | %v |\n", c.samples, freshFirst, us(pct(lags, 0.5)), us(pct(lags, 0.99)),
+	var table strings.Builder
+	fmt.Fprintln(&table, "| samples | fresh at B's first GET | ack to fresh p50 | p99 | max | last stale GET sent, p50 / p99 / max | timeouts (>5s) | B hit round trip p50 |")
+	fmt.Fprintln(&table, "|--:|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintf(&table, "| %d | %d | %v | %v | %v | %v / %v / %v | %d | %v |\n", c.samples, freshFirst, us(pct(lags, 0.5)), us(pct(lags, 0.99)),
 		us(pct(lags, 1)), us(pct(staleSent, 0.5)), us(pct(staleSent, 0.99)), us(pct(staleSent, 1)), timeouts, us(pct(hitRTT, 0.5)))
+	fmt.Fprint(stdout, table.String())
 	if notHit > 0 {
 		fmt.Fprintf(stderr, "proxybench: B's second GET was not a hit in %d samples\n", notHit)
 	}
@@ -126,7 +129,12 @@ func staleness(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(filepath.Dir(c.out), 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(c.out, append(out, '\n'), 0o644)
+	if err := os.WriteFile(c.out, append(out, '\n'), 0o644); err != nil {
+		return err
+	}
+	md := fmt.Sprintf("Measured %s with `go run ./bench/cmd/proxybench -mode staleness -samples %d`.\n\n%s",
+		time.Now().UTC().Format(time.RFC3339), c.samples, table.String())
+	return os.WriteFile(strings.TrimSuffix(c.out, ".json")+".md", []byte(md), 0o644)
 }
 
 // version returns the version an item's body names.

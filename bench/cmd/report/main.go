@@ -64,7 +64,7 @@ func run(args []string, stdout io.Writer) error {
 			rep.charts[f] = filepath.ToSlash(link)
 		}
 	}
-	doc := render(rep)
+	doc := render(rep) + proxySection(*dir)
 	if *out == "-" {
 		_, err = io.WriteString(stdout, doc)
 		return err
