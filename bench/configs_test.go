@@ -88,16 +88,14 @@ func usersLabel(n int) string {
 
 // BenchmarkConfigs runs each workload against each config, side by side:
 // no cache (every read a load from the memory store), L1 only (1% or 10%
-// of the users), L2 only (Redis holding every user, rueidis' client-side
-// cache at its default 8 MiB), and L1+L2.
+// of the users), L2 only (Redis holding every user), and L1+L2.
 //
 // Each env is warmed with its workload before its first measurement (at
 // least 100k reads, and 3 reads per L1 entry), and kept for the process,
 // so every repetition measures a cache in its steady state. The hit ratio of
-// each tier comes from core.Cache.Stats over the measured reads; the L2
-// ratio counts hits from rueidis' local copy and from Redis alike, and
-// redis-cmds/op tells how many reached Redis (5 commands per read that
-// does). req/s is b.N over the wall time.
+// each tier comes from core.Cache.Stats over the measured reads; every L2
+// read reaches Redis, one command each (redis-cmds/op). req/s is b.N over
+// the wall time.
 func BenchmarkConfigs(b *testing.B) {
 	for _, n := range userCounts {
 		for _, w := range workloads {

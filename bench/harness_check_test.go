@@ -62,8 +62,7 @@ func TestEntryBytes(t *testing.T) {
 }
 
 // Each path answers from its tier on every read, and the Redis paths reach
-// redis-server as claimed: never from rueidis' local copy, 5 commands per
-// read without it.
+// redis-server as claimed: one command per read.
 func TestPaths(t *testing.T) {
 	for _, p := range paths {
 		t.Run(p.name, func(t *testing.T) {

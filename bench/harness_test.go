@@ -334,9 +334,6 @@ type tiers struct {
 	otter bool
 	// l2 enables the Redis L2.
 	l2 bool
-	// localBytes is rueidis' client-side cache (redis.Config.LocalBytes);
-	// 0 means the default, 8 MiB.
-	localBytes int
 	// prefix of the Redis keys; "" means defaultPrefix, the seeded users.
 	prefix string
 }
@@ -418,7 +415,7 @@ func newEnv(tb testing.TB, store users.Store, t tiers) *env {
 		e.redis = h.redisServer(tb)
 		l2, err := redis.New(redis.Config{
 			URL: e.redis.URL(), Prefix: cmpOr(t.prefix, defaultPrefix),
-			MaxValueBytes: users.MaxBodyBytes, LocalBytes: t.localBytes, Logger: logger,
+			MaxValueBytes: users.MaxBodyBytes, Logger: logger,
 		})
 		if err != nil {
 			tb.Fatal(err)

@@ -71,32 +71,13 @@ func envOtterL2(tb testing.TB) *env {
 	})
 }
 
-// envL2Local has no L1, and L2 with rueidis' client-side cache at its
-// default 8 MiB, which holds the 1,000 hot users.
-func envL2Local(tb testing.TB) *env {
-	return memo(tb, "path:l2-local", func() *env {
-		h.seedRedis(tb, 100_000)
-		return newEnv(tb, h.memStore(tb, 100_000), tiers{l2: true})
-	})
-}
-
-// envL2Redis has no L1, and L2 whose every read goes to redis-server.
-//
-// rueidis keeps a client-side copy of every key read through DoCache,
-// and redis.Tier always reads through DoCache. To defeat that copy
-// without changing what a read does, its budget (redis.Config.
-// LocalBytes) is 1 byte: rueidis stores each reply into the entry that
-// the waiting reader gets, then evicts down to its budget from the
-// oldest entry and so evicts every entry at once (Update in rueidis'
-// lru.go). So every read is the real wire path, CLIENT CACHING YES,
-// MULTI, PTTL, GET, EXEC, tracking included, and nothing is written:
-// invalidating or rewriting the key from another client each iteration
-// would measure writes and invalidations instead. The redis-cmds/op
-// metric (5) shows it.
+// envL2Redis has no L1, and L2 whose every read goes to redis-server:
+// redis.Tier reads with one GETRANGE and keeps no local copy. The
+// redis-cmds/op metric (1) shows it.
 func envL2Redis(tb testing.TB) *env {
 	return memo(tb, "path:l2-redis", func() *env {
 		h.seedRedis(tb, 100_000)
-		return newEnv(tb, h.memStore(tb, 100_000), tiers{l2: true, localBytes: 1})
+		return newEnv(tb, h.memStore(tb, 100_000), tiers{l2: true})
 	})
 }
 
@@ -120,13 +101,12 @@ var l1Hit = path{name: "l1-hit", env: envL1L2, keys: hotKeys, source: core.Sourc
 var paths = []path{
 	l1Hit,
 	{name: "l1-hit-otter", env: envOtterL2, keys: hotKeys, source: core.SourceL1, found: true, http: true},
-	{name: "l2-hit-local", env: envL2Local, keys: hotKeys, source: core.SourceL2, found: true, http: true},
-	// CLIENT CACHING YES, MULTI, PTTL, GET, EXEC.
-	{name: "l2-hit-redis", env: envL2Redis, keys: wideKeys, source: core.SourceL2, found: true, http: true, redisCmds: 5},
+	// One GETRANGE.
+	{name: "l2-hit-redis", env: envL2Redis, keys: wideKeys, source: core.SourceL2, found: true, http: true, redisCmds: 1},
 	// The same with 16×GOMAXPROCS concurrent reads (32 on 2 cores), which
 	// rueidis pipelines on its one connection: the throughput of the path
 	// rather than its latency.
-	{name: "l2-hit-redis-32g", env: envL2Redis, keys: wideKeys, source: core.SourceL2, found: true, par: 16, redisCmds: 5},
+	{name: "l2-hit-redis-32g", env: envL2Redis, keys: wideKeys, source: core.SourceL2, found: true, par: 16, redisCmds: 1},
 	{name: "store-memory", env: envStoreMemory, keys: wideKeys, source: core.SourceStore, found: true, http: true},
 	{name: "store-bolt", env: envStoreBolt, keys: wideKeys, source: core.SourceStore, found: true, http: true},
 	{name: "negative-l1", env: envL1L2, keys: missingKeys, source: core.SourceL1, found: false, http: true},

@@ -22,7 +22,7 @@ var metrics = []metric{
 	{"tiercache_l1_reads_total", "Reads that L1 answered (hit) or passed on (miss).", "counter",
 		`{result="hit"}`, func(s core.Stats) uint64 { return s.L1Hits }},
 	{"tiercache_l1_reads_total", "", "", `{result="miss"}`, func(s core.Stats) uint64 { return s.L1Misses }},
-	{"tiercache_l2_reads_total", "Reads of L2 (Redis and rueidis' local copy) by result.", "counter",
+	{"tiercache_l2_reads_total", "Reads of L2 (Redis) by result.", "counter",
 		`{result="hit"}`, func(s core.Stats) uint64 { return s.L2Hits }},
 	{"tiercache_l2_reads_total", "", "", `{result="miss"}`, func(s core.Stats) uint64 { return s.L2Misses }},
 	{"tiercache_l2_errors_total", "L2 reads and writes that failed.", "counter",

@@ -1,29 +1,48 @@
-// Package redis is the shared L2 tier on Redis, through rueidis with
-// server-assisted client-side caching.
+// Package redis is the shared L2 tier on Redis, through rueidis.
 //
-// Reads use DoCache, so rueidis keeps a small local copy of each value. Each
-// connection turns on broadcast tracking of the key prefix (CLIENT TRACKING
-// ON PREFIX p BCAST): when any client changes a key under the prefix, or it
-// expires, Redis pushes an invalidation to every instance; the tier strips
-// the prefix and hands the key to the subscribed core.Invalidator (the
-// L1). A lost connection or FLUSHALL arrives as Invalidate(nil). Broadcast rather than
-// per-key (OPTIN) tracking because OPTIN makes Redis remember every key each
-// client read, misses included, about 100 bytes each: a flood of lookups
-// of unknown names would grow Redis by 20 MB per 200,000 names.
+// Each connection turns on broadcast tracking of the key prefix (CLIENT
+// TRACKING ON PREFIX p BCAST): when any client changes a key under the
+// prefix, or it expires, Redis pushes an invalidation to every instance;
+// the tier strips the prefix and hands the key to the subscribed
+// core.Invalidator (the L1). A lost connection or FLUSHALL arrives as
+// Invalidate(nil). Broadcast rather than per-key (OPTIN) tracking because
+// OPTIN makes Redis remember every key each client read, misses included,
+// about 100 bytes each: a flood of lookups of unknown names would grow
+// Redis by 20 MB per 200,000 names.
+//
+// # Coherence
+//
+// Reads are a plain GETRANGE (Do), one command each, not rueidis'
+// client-side caching (DoCache), which costs a read that misses its local
+// copy a CLIENT CACHING, a MULTI, a PTTL and an EXEC around the read, and
+// whose copy would duplicate L1. rueidis' cache stays enabled, empty,
+// because rueidis turns tracking on and delivers the pushes only with it.
+//
+// core.Shared promises that the changes of a key read through the tier
+// are reported from the read on. With BCAST, Redis reports every change
+// under the prefix from the moment the connection turned tracking on,
+// before its first command, whether this process read the key or not; so
+// the promise holds without DoCache, and a lost connection, which ends
+// it, arrives as Invalidate(nil). An invalidation that races a read's
+// reply is core.Local's fill guard's: its ticket is taken before the L2
+// read, so a push processed before the fill discards the fill, and one
+// processed after it drops the entry.
 //
 // # Read-your-writes
 //
 // Redis queues a broadcast invalidation at the end of the event-loop pass
-// that ran the write, after the replies of that pass, so a read issued right
-// after a write could still be served the old value from rueidis' local
-// copy. Each write is therefore followed, once its reply is back, by a read
-// of the same key on the same connection as a barrier: the barrier's reply
-// comes after the invalidation push, and rueidis processes a connection's
-// messages in order, so when a write (SetVersion, Replace, Set, Del)
-// returns, this process has dropped the old value from both rueidis and L1.
-// This needs the write and the tracked reads on one connection: the tier
-// uses one connection per Redis node (PipelineMultiplex -1), which
-// auto-pipelining keeps busy enough for an L2.
+// that ran the write, after the replies of that pass, so the L1 of the
+// writing process could still hold the old value when the write's reply
+// arrives. Each write is therefore followed, once its reply is back, by
+// a read of the same key on the same connection as a barrier: the
+// barrier's reply comes after the invalidation push, and rueidis
+// processes a connection's messages in order, so when a write
+// (SetVersion, Replace, Set, Del) returns, this process has dropped the
+// old value from L1, and its next Get reads Redis. This needs the write,
+// the barrier and the pushes on one connection: the tier uses one
+// connection per Redis node (PipelineMultiplex -1), through which rueidis
+// pipelines every Do that is not a blocking command, and auto-pipelining
+// keeps it busy enough for an L2.
 //
 // # Values
 //

@@ -193,8 +193,7 @@ func TestMasterKillTakesOnlyItsSlots(t *testing.T) {
 		default:
 		}
 		since := time.Since(killedAt).Round(time.Millisecond)
-		// A write to a healthy master, so that reads of it go to Redis
-		// rather than rueidis' local copy.
+		// A write to a healthy master, which L2 must take.
 		name := healthy[writes%len(healthy)]
 		writes++
 		email := fmt.Sprintf("%s+%d@example.com", name, writes)

@@ -31,12 +31,6 @@ type Config struct {
 	Prefix string
 	// Timeout bounds each call. Default 50ms.
 	Timeout time.Duration
-	// LocalBytes is rueidis' client-side cache per connection; it can be
-	// small because L1 holds the values. Default 8 MiB.
-	LocalBytes int
-	// LocalTTL caps how long rueidis keeps a local copy; Redis' own TTL
-	// caps it too. Default 1h.
-	LocalTTL time.Duration
 	// MaxValueBytes bounds what Get reads of a value: for a longer one,
 	// which only a hand or another program can have set, Get reads one byte
 	// more and returns core.ErrBadValue, without transferring or keeping
@@ -89,6 +83,10 @@ type Tier struct {
 	probes  sync.WaitGroup
 }
 
+// trackingCacheBytes is the budget of rueidis' client-side cache, which
+// must be on for tracking but holds nothing: no read goes through it.
+const trackingCacheBytes = 1 << 16
+
 // groups is the number of breakers on a cluster: each covers 256
 // consecutive slots (slot>>8), so a master's slots fall in about 64/masters
 // groups and one dead master opens only those. A single Redis uses
@@ -136,13 +134,9 @@ func New(cfg Config) (*Tier, error) {
 		cfg.Prefix = "tiercache:"
 	}
 	setDefault(&cfg.Timeout, 50*time.Millisecond)
-	setDefault(&cfg.LocalTTL, time.Hour)
 	setDefault(&cfg.ProbeInterval, 500*time.Millisecond)
 	setDefault(&cfg.KeepAlive, 250*time.Millisecond)
 	setDefault(&cfg.ConnWriteTimeout, time.Second)
-	if cfg.LocalBytes == 0 {
-		cfg.LocalBytes = 8 << 20
-	}
 	if cfg.MaxValueBytes <= 0 {
 		cfg.MaxValueBytes = 1 << 20
 	}
@@ -168,7 +162,10 @@ func New(cfg Config) (*Tier, error) {
 	// probe then builds the client once Redis answers.
 	opt.PipelineMultiplex = -1 // one connection per node: see "Read-your-writes"
 	opt.DisableRetry = true    // our deadlines and breaker bound every call
-	opt.CacheSizeEachConn = cfg.LocalBytes
+	// rueidis turns tracking on, and hands us its pushes, only with its
+	// client-side cache enabled; reads do not use that cache, so it
+	// stays empty and its size does not matter.
+	opt.CacheSizeEachConn = trackingCacheBytes
 	opt.Dialer = net.Dialer{Timeout: time.Second, KeepAlive: cfg.KeepAlive}
 	opt.ConnWriteTimeout = cfg.ConnWriteTimeout
 	opt.OnInvalidations = t.onInvalidations
@@ -361,8 +358,10 @@ if v ~= ARGV[4] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1`
 
-// Get reads key through rueidis' client-side cache; Redis tracks it for
-// this connection from then on.
+// Get reads key from Redis with one command. It does not go through
+// rueidis' client-side cache (DoCache): L1 holds the hot keys, and the
+// broadcast tracking of the prefix reports every change of key from the
+// connection's start, read or not (see "Coherence").
 func (t *Tier) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	k := t.cfg.Prefix + key
 	g := t.group(k)
@@ -375,8 +374,8 @@ func (t *Tier) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	// longest value of ours. It answers "" for a missing key, and no value
 	// of ours is empty.
 	limit := int64(len(valuePrefix) + 20 + len(dataField) + t.cfg.MaxValueBytes + 1)
-	cmd := t.client.B().Getrange().Key(k).Start(0).End(limit).Cache()
-	v, err := t.client.DoCache(ctx, cmd, t.cfg.LocalTTL).AsBytes()
+	cmd := t.client.B().Getrange().Key(k).Start(0).End(limit).Build()
+	v, err := t.client.Do(ctx, cmd).AsBytes()
 	if rerr, ok := rueidis.IsRedisErr(err); ok && strings.HasPrefix(rerr.Error(), "WRONGTYPE") {
 		g.succeeded()
 		return nil, false, fmt.Errorf("redis: %s holds another type than a string: %w", key, core.ErrBadValue)

@@ -24,7 +24,6 @@ type config struct {
 	degradedTTL     time.Duration
 	redisPrefix     string
 	redisTimeout    time.Duration
-	redisLocalBytes byteSize
 	redisTLS        redisTLS
 	storeTimeout    time.Duration
 	readTimeout     time.Duration
@@ -67,7 +66,6 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	c.l1Bytes = 64 << 20
-	c.redisLocalBytes = 8 << 20
 	c.l1Backend = choice{value: "ristretto", allowed: []string{"ristretto", "otter"}}
 	fs.StringVar(&c.listen, "listen", ":5000", "HTTP address to serve on")
 	fs.StringVar(&c.redisURL, "redis", "redis://127.0.0.1:6379", "L2 Redis URL: a single Redis or any node of a Redis Cluster (rediss:// for TLS, ?addr=host:port for more seed nodes); off disables L2")
@@ -98,7 +96,6 @@ func newFlagSet(c *config) *flag.FlagSet {
 	}
 	fs.StringVar(&c.redisPrefix, "redis-prefix", prefix, "prefix of every Redis key")
 	durationVar(fs, &c.redisTimeout, "redis-timeout", 50*time.Millisecond, "deadline of each Redis call")
-	fs.Var(&c.redisLocalBytes, "redis-local-bytes", "rueidis client-side cache per connection")
 	fs.StringVar(&c.redisTLS.ca, "redis-tls-ca", "", "PEM file of the CA that signed the Redis server's certificate, in place of the system's roots (rediss:// only)")
 	fs.StringVar(&c.redisTLS.cert, "redis-tls-cert", "", "PEM file of a client certificate for a Redis that requires one (with -redis-tls-key)")
 	fs.StringVar(&c.redisTLS.key, "redis-tls-key", "", "PEM file of the private key of -redis-tls-cert")

@@ -218,7 +218,7 @@ func (a *app) openL2(cfg config, maxValue int, log *slog.Logger) error {
 	var err error
 	a.l2, err = redis.New(redis.Config{
 		URL: cfg.redisURL, Prefix: cfg.redisPrefix, MaxValueBytes: maxValue,
-		Timeout: cfg.redisTimeout, LocalBytes: int(cfg.redisLocalBytes), Logger: log,
+		Timeout: cfg.redisTimeout, Logger: log,
 		TLS: redis.TLS{CAFile: cfg.redisTLS.ca, CertFile: cfg.redisTLS.cert, KeyFile: cfg.redisTLS.key,
 			AllowSkipVerify: cfg.redisTLS.insecure},
 	})

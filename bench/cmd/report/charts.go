@@ -444,7 +444,7 @@ var pathRows = []struct{ name, label string }{
 	{"l1-hit", "L1 hit"},
 	{"l1-hit-otter", "L1 hit, otter"},
 	{"negative-l1", "negative hit (L1)"},
-	{"l2-hit-local", "L2 hit, client-side cache"},
+	{"l2-hit-local", "L2 hit, client-side cache"}, // in older runs only
 	{"l2-hit-redis", "L2 hit, Redis"},
 	{"l2-hit-redis-32g", "L2 hit, Redis, 32 readers"},
 	{"store-memory", "store load, memory"},

@@ -892,3 +892,28 @@ func TestClosedSpread(t *testing.T) {
 		t.Errorf("one scenario: closedSpread = %q; want no sentence", got)
 	}
 }
+
+// A run without l2-hit-local, whose reads cost Redis one command, keeps the
+// paragraphs on the read paths, and names no DoCache commands.
+func TestPathsProseWithoutLocal(t *testing.T) {
+	t.Parallel()
+	raw := bench("Core/l1-hit", "100 ns/op 0 allocs/op") +
+		bench("Core/l2-hit-redis", "50000 ns/op 1 redis-cmds/op") +
+		bench("Core/store-memory", "2800 ns/op") +
+		bench("Core/store-bolt", "6400 ns/op")
+	got := strings.Join(pathsProse(mustParse(t, raw)), "\n")
+	for _, want := range []string{"An L1 hit costs 100 ns in `core`", "Without L1, an L2 hit costs"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("got %q; want %q in it", got, want)
+		}
+	}
+	if strings.Contains(got, "client-side") {
+		t.Errorf("got %q; want no client-side cache", got)
+	}
+	if s := doCacheCmds(mustParse(t, raw).stat("Core/l2-hit-redis", "redis-cmds/op")); s != "" {
+		t.Errorf("doCacheCmds at one command = %q; want none", s)
+	}
+	if s := doCacheCmds(mustParse(t, bench("Core/l2-hit-redis", "50000 ns/op 5 redis-cmds/op")).stat("Core/l2-hit-redis", "redis-cmds/op")); !strings.Contains(s, "CLIENT CACHING") {
+		t.Errorf("doCacheCmds at five commands = %q; want the DoCache commands", s)
+	}
+}

@@ -184,9 +184,6 @@ func memoryTarget(r results, ms memorySet, lib string, t target) target {
 	t.measured = fmt.Sprintf("%s at %s", f.rangeText("–"), mibList(f.budgets))
 	t.verdict = met
 	if len(f.over) == 0 && len(f.under) == 0 {
-		if lib == "ristretto" {
-			t.note = "L1 only: rueidis' client-side cache adds `-redis-local-bytes` (8 MiB by default) per Redis node, stated under L1 memory"
-		}
 		return t
 	}
 	t.verdict = missed
@@ -229,9 +226,8 @@ func memoryTargets(r results) []target {
 }
 
 // rueidisMemory states the memory of rueidis' client-side cache, which no
-// benchmark measures (docs/design.md: "rueidis cache = CacheSizeEachConn ×
-// connections, stated").
-const rueidisMemory = "rueidis' client-side cache, L2's local copies, comes on top of L1 and is not measured here: it holds up to `-redis-local-bytes` (default 8 MiB, rueidis' `CacheSizeEachConn`) per connection, and the Redis tier opens one connection per Redis node, so 8 MiB per node at the default."
+// benchmark measures (docs/design.md).
+const rueidisMemory = "L1 is the only local copy of the values: the Redis tier reads with plain commands, so rueidis' client-side cache, which it keeps on only for client tracking, holds nothing."
 
 // renderMemory tabulates BenchmarkL1Memory, when the run has it.
 func (rep report) renderMemory(b *strings.Builder) {

@@ -24,7 +24,7 @@ var paths = []struct{ name, desc string }{
 	{"l1-hit", "L1 hit"},
 	{"l1-hit-otter", "L1 hit, otter instead of ristretto (`-l1-backend otter`)"},
 	{"negative-l1", "negative hit (L1)"},
-	{"l2-hit-local", "L2 hit from rueidis' client-side cache (no L1)"},
+	{"l2-hit-local", "L2 hit from rueidis' client-side cache (no L1)"}, // in older runs only
 	{"l2-hit-redis", "L2 hit from Redis (no L1, no client-side copy)"},
 	{"l2-hit-redis-32g", "the same, 32 concurrent reads on one connection"},
 	{"store-memory", "store load, memory store (no tiers)"},
