@@ -128,9 +128,9 @@ type writeEnv struct {
 //
 //   - update: Update the user's email, then Get it: the read must see the
 //     new email (read-your-writes), from L2, and fills L1 again.
-//   - delete-register: Delete the user, Get it (not found, from L2's
-//     tombstone), Create it again, Get it (found, from L2): two writes and
-//     two reads per op.
+//   - delete-register: Delete the user, Get it (not found, from the
+//     store: L2's "not found" marker answers no read), Create it again,
+//     Get it (found, from L2): two writes and two reads per op.
 func BenchmarkWrite(b *testing.B) {
 	we := memo(b, "write", func() *writeEnv { return newWriteEnv(b) })
 	procs := runtime.GOMAXPROCS(0)
@@ -161,7 +161,7 @@ func BenchmarkWrite(b *testing.B) {
 				fail.add("delete %s: %v", k, err)
 				return
 			}
-			if r, err := we.e.cache.Get(bg, k); !errors.Is(err, core.ErrNotFound) || r.Source != core.SourceL2 {
+			if r, err := we.e.cache.Get(bg, k); !errors.Is(err, core.ErrNotFound) || r.Source != core.SourceStore {
 				fail.add("get %s after delete: %v from %v", k, err, r.Source)
 			}
 			u := users.User{Name: k, Email: we.emails[round&1][i]}
