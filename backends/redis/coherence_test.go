@@ -463,7 +463,7 @@ func TestWriteDuringOutageReachesOtherInstances(t *testing.T) {
 }
 
 // A write that waits in the outbox while another instance deletes the user
-// must not bring the user back, even after the delete's tombstone expired:
+// must not bring the user back, even after the delete's "not found" marker expired:
 // the retry republishes what the store holds, not the queued value.
 func TestQueuedWriteDoesNotResurrectADeletedUser(t *testing.T) {
 	srv := redistest.Start(t)
@@ -485,7 +485,7 @@ func TestQueuedWriteDoesNotResurrectADeletedUser(t *testing.T) {
 	if err := b.cache.Delete(ctx, "gone"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // the tombstone's TTL passes; no assertion depends on the timing
+	time.Sleep(100 * time.Millisecond) // the marker's TTL passes; no assertion depends on the timing
 	waitFor(t, "a's queued write to be republished", func() bool { return a.cache.Stats().Queued == 0 })
 	b.settle(t, "gone", "")
 	a.settle(t, "gone", "")
