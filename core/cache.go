@@ -185,9 +185,19 @@ func (c *Cache) Get(ctx context.Context, key string) (Result, error) {
 		return answer(val, found, SourceL1)
 	}
 	c.stats.l1Misses.Add(1)
-	key = strings.Clone(key) // kept by the flight beyond this call
-	load := func() (r any, err error) {
+	return c.coalesce(ctx, &c.flight, key, func(ctx context.Context, key string) (Result, error) {
 		c.stats.flights.Add(1)
+		return c.load(ctx, key)
+	})
+}
+
+// coalesce runs load for key once among the concurrent callers of g, and
+// returns its result. load runs under context.WithoutCancel(ctx), so ctx
+// ending returns ctx.Err() to this caller only; a panic in it becomes an
+// error for every caller.
+func (c *Cache) coalesce(ctx context.Context, g *singleflight.Group, key string, load func(context.Context, string) (Result, error)) (Result, error) {
+	key = strings.Clone(key) // kept by the flight beyond this call
+	run := func() (r any, err error) {
 		// singleflight re-panics a load's panic in a new goroutine (DoChan)
 		// or in every caller (Do): turn it into an error here.
 		defer func() {
@@ -195,15 +205,15 @@ func (c *Cache) Get(ctx context.Context, key string) (Result, error) {
 				r, err = Result{}, fmt.Errorf("core: load of %q panicked: %v\n%s", key, v, debug.Stack())
 			}
 		}()
-		return c.load(context.WithoutCancel(ctx), key)
+		return load(context.WithoutCancel(ctx), key)
 	}
 	if ctx.Done() == nil {
 		// ctx cannot end, so the caller may as well run the load: no
 		// goroutine to start and grow a stack for, on every miss.
-		r, err, _ := c.flight.Do(key, load)
+		r, err, _ := g.Do(key, run)
 		return r.(Result), err
 	}
-	ch := c.flight.DoChan(key, load)
+	ch := g.DoChan(key, run)
 	select {
 	case r := <-ch:
 		return r.Val.(Result), r.Err
@@ -391,26 +401,7 @@ func (c *Cache) ttl(key string, e Entry, limit time.Duration) time.Duration {
 // Concurrent refreshes of a key in this process share one load, which runs
 // like Get's.
 func (c *Cache) Refresh(ctx context.Context, key string) (Result, error) {
-	key = strings.Clone(key)
-	load := func() (r any, err error) {
-		defer func() {
-			if v := recover(); v != nil {
-				r, err = Result{}, fmt.Errorf("core: refresh of %q panicked: %v\n%s", key, v, debug.Stack())
-			}
-		}()
-		return c.refresh(context.WithoutCancel(ctx), key)
-	}
-	if ctx.Done() == nil {
-		r, err, _ := c.fresh.Do(key, load)
-		return r.(Result), err
-	}
-	ch := c.fresh.DoChan(key, load)
-	select {
-	case r := <-ch:
-		return r.Val.(Result), r.Err
-	case <-ctx.Done():
-		return Result{}, ctx.Err()
-	}
+	return c.coalesce(ctx, &c.fresh, key, c.refresh)
 }
 
 func (c *Cache) refresh(ctx context.Context, key string) (Result, error) {
