@@ -21,12 +21,7 @@ func parseCacheControl(v []byte) cacheControl {
 	cc := cacheControl{sMaxAge: -1, maxAge: -1, staleIfError: -1}
 	for len(v) > 0 {
 		var d []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			d, v = v[:i], v[i+1:]
-		} else {
-			d, v = v, nil
-		}
-		d = bytes.TrimSpace(d)
+		d, v = nextItem(v)
 		name, arg, _ := bytes.Cut(d, []byte("="))
 		name = bytes.TrimSpace(name)
 		arg = bytes.Trim(bytes.TrimSpace(arg), `"`)
@@ -128,14 +123,19 @@ func hopByHop(name []byte) bool {
 func listed(v, name []byte) bool {
 	for len(v) > 0 {
 		var item []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			item, v = v[:i], v[i+1:]
-		} else {
-			item, v = v, nil
-		}
-		if bytes.EqualFold(bytes.TrimSpace(item), name) {
+		item, v = nextItem(v)
+		if bytes.EqualFold(item, name) {
 			return true
 		}
 	}
 	return false
+}
+
+// nextItem splits the first item off a comma-separated header value and
+// returns it without surrounding spaces, and the rest.
+func nextItem(v []byte) (item, rest []byte) {
+	if i := bytes.IndexByte(v, ','); i >= 0 {
+		return bytes.TrimSpace(v[:i]), v[i+1:]
+	}
+	return bytes.TrimSpace(v), nil
 }

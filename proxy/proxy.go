@@ -55,8 +55,8 @@ type Config struct {
 	// Cache is the configuration of the two tiers; Loader, TTLOf and
 	// Validate are the proxy's. TTL caps how long an answer is kept.
 	Cache core.Config
-	// Versions is required with Cache.L2; without L2 the proxy counts
-	// versions in memory (one instance).
+	// Versions is required with Cache.L2, and unused without it: the
+	// versions order the writes that reach L2.
 	Versions Versions
 	// Logger receives origin failures. Default slog.Default().
 	Logger *slog.Logger
@@ -101,12 +101,13 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Cache.L2 != nil && p.versions == nil {
 		return nil, errors.New("proxy: Versions is required with an L2")
 	}
-	if p.versions == nil {
-		p.versions = &localVersions{m: map[string]uint64{}}
-	}
 	addr := u.Host
-	if u.Port() == "" {
-		addr += map[string]string{"http": ":80", "https": ":443"}[u.Scheme]
+	switch {
+	case u.Port() != "":
+	case u.Scheme == "https":
+		addr += ":443"
+	default:
+		addr += ":80"
 	}
 	client := func(stream bool) *fasthttp.HostClient {
 		return &fasthttp.HostClient{
@@ -148,25 +149,6 @@ func (p *Proxy) Stats() core.Stats { return p.cache.Stats() }
 func (p *Proxy) Ready(ctx context.Context) string {
 	l2, _ := p.cache.Ready(ctx)
 	return l2
-}
-
-// localVersions counts versions in memory, for a proxy without L2.
-type localVersions struct {
-	mu sync.Mutex
-	m  map[string]uint64
-}
-
-func (l *localVersions) Version(_ context.Context, key string) (uint64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.m[key], nil
-}
-
-func (l *localVersions) NextVersion(_ context.Context, key string, _ time.Duration) (uint64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.m[key]++
-	return l.m[key], nil
 }
 
 // Cache-Status values (RFC 9211).
@@ -408,12 +390,8 @@ func etagListed(list, etag []byte) bool {
 	etag = bytes.TrimPrefix(etag, []byte("W/"))
 	for len(list) > 0 {
 		var item []byte
-		if i := bytes.IndexByte(list, ','); i >= 0 {
-			item, list = list[:i], list[i+1:]
-		} else {
-			item, list = list, nil
-		}
-		item = bytes.TrimPrefix(bytes.TrimSpace(item), []byte("W/"))
+		item, list = nextItem(list)
+		item = bytes.TrimPrefix(item, []byte("W/"))
 		if string(item) == "*" || bytes.Equal(item, etag) {
 			return true
 		}
@@ -439,9 +417,11 @@ func (e *originError) Error() string {
 // load is the cache's Loader: it asks the origin for key and returns the
 // entry to keep, with the key's version read before asking.
 func (p *Proxy) load(ctx context.Context, key string) ([]byte, uint64, error) {
-	version, err := p.versions.Version(ctx, key)
-	if err != nil {
-		version = 0 // L2 is down: the entry stays in L1, unversioned
+	var version uint64 // 0 without L2, or while it is down: the entry stays in L1
+	if p.versions != nil {
+		if v, err := p.versions.Version(ctx, key); err == nil {
+			version = v
+		}
 	}
 	f, _ := ctx.Value(fillKey{}).(*fill)
 	req := fasthttp.AcquireRequest()
@@ -455,13 +435,12 @@ func (p *Proxy) load(ctx context.Context, key string) ([]byte, uint64, error) {
 	if f != nil && f.req != nil {
 		p.originRequest(req, f.req, false)
 	} else {
-		req.Header.SetMethod(fasthttp.MethodGet)
 		req.Header.SetHost(p.origin.Host)
 	}
 	req.SetRequestURI(key)
 	req.Header.SetMethod(fasthttp.MethodGet) // a HEAD that missed fills with a GET
 	sent := p.now()
-	err = p.fills.DoTimeout(req, resp, p.cfg.OriginTimeout)
+	err := p.fills.DoTimeout(req, resp, p.cfg.OriginTimeout)
 	arrived := p.now()
 	resp.Header.SetNoDefaultContentType(true) // an answer without one is stored without one
 	switch {
@@ -681,6 +660,10 @@ func (p *Proxy) counterTTL() time.Duration { return 2 * p.cache.TTL() }
 // replace. When no version can be had (L2 down), the cache reloads key
 // from the origin until L2 takes it.
 func (p *Proxy) invalidate(key string) {
+	if p.versions == nil { // no L2: dropping L1 is all there is to do
+		p.cache.PublishNotFound(context.Background(), key, 0)
+		return
+	}
 	v, err := p.versions.NextVersion(context.Background(), key, p.counterTTL())
 	if err != nil {
 		p.cache.Reload(key)

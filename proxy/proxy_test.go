@@ -484,7 +484,8 @@ func TestLargeAnswersPassThrough(t *testing.T) {
 }
 
 // Without Redis, a proxy still caches and answers; with Redis down, it
-// serves from L1 and the origin.
+// serves from L1 and the origin, and a write through it is still seen
+// through it.
 func TestRedisDown(t *testing.T) {
 	o := origintest.Start(t)
 	o.Put("/d", "body")
@@ -496,6 +497,26 @@ func TestRedisDown(t *testing.T) {
 	}
 	if a := do(t, "GET", solo.url+"/d", ""); a.body != "new" {
 		t.Fatalf("GET after a write without Redis = %q; want new", a.body)
+	}
+
+	o.Put("/e", "one")
+	o.Set("/e", cacheable(60))
+	srv := redistest.Start(t)
+	in := start(t, o.URL(), 1, Config{}, nil, srv)[0]
+	warm(t, []*instance{in}, "/e", "one")
+	srv.Stop()
+	for i := range 3 {
+		if a := do(t, "GET", in.url+"/e", ""); a.status != 200 || a.body != "one" {
+			t.Fatalf("GET %d with Redis down = %d %q; want 200 one", i, a.status, a.body)
+		}
+	}
+	if got := do(t, "PUT", in.url+"/e", "two"); got.status != 200 {
+		t.Fatalf("PUT with Redis down = %d %q; want 200", got.status, got.body)
+	}
+	for i := range 3 {
+		if a := do(t, "GET", in.url+"/e", ""); a.status != 200 || a.body != "two" {
+			t.Fatalf("GET %d after a write with Redis down = %d %q; want 200 two", i, a.status, a.body)
+		}
 	}
 }
 
