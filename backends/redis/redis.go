@@ -364,18 +364,17 @@ return 1`
 // connection's start, read or not (see "Coherence").
 func (t *Tier) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	k := t.cfg.Prefix + key
-	g := t.group(k)
-	if g.open.Load() {
-		return nil, false, core.ErrUnavailable
-	}
-	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
-	defer cancel()
 	// GETRANGE rather than GET bounds the read, at one byte past the
 	// longest value of ours. It answers "" for a missing key, and no value
 	// of ours is empty.
 	limit := int64(len(valuePrefix) + 20 + len(dataField) + t.cfg.MaxValueBytes + 1)
-	cmd := t.client.B().Getrange().Key(k).Start(0).End(limit).Build()
-	v, err := t.client.Do(ctx, cmd).AsBytes()
+	r, g, err := t.call(ctx, k, func(b rueidis.Builder) rueidis.Completed {
+		return b.Getrange().Key(k).Start(0).End(limit).Build()
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	v, err := r.AsBytes()
 	if rerr, ok := rueidis.IsRedisErr(err); ok && strings.HasPrefix(rerr.Error(), "WRONGTYPE") {
 		g.succeeded()
 		return nil, false, fmt.Errorf("redis: %s holds another type than a string: %w", key, core.ErrBadValue)
@@ -453,6 +452,21 @@ func (t *Tier) Del(ctx context.Context, key string) error {
 	k := t.cfg.Prefix + key
 	_, err := t.write(ctx, k, func(b rueidis.Builder) rueidis.Completed { return b.Del().Key(k).Build() })
 	return err
+}
+
+// call sends the command that build makes for the full key k, without a
+// barrier, and returns its reply and k's breaker, which the caller feeds
+// with the outcome (see result). It fails at once with
+// core.ErrUnavailable while the breaker is open; the command is built only
+// then, as in write.
+func (t *Tier) call(ctx context.Context, k string, build func(rueidis.Builder) rueidis.Completed) (rueidis.RedisResult, *group, error) {
+	g := t.group(k)
+	if g.open.Load() {
+		return rueidis.RedisResult{}, g, core.ErrUnavailable
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
+	defer cancel()
+	return t.client.Do(ctx, build(t.client.B())), g, nil
 }
 
 // write sends the command that build makes and a barrier read of key on
@@ -763,13 +777,11 @@ func (t *Tier) versionKey(key string) string { return t.cfg.Prefix + "#v:" + key
 // bumps it afterwards gets a higher version than the load.
 func (t *Tier) Version(ctx context.Context, key string) (uint64, error) {
 	k := t.versionKey(key)
-	g := t.group(k)
-	if g.open.Load() {
-		return 0, core.ErrUnavailable
+	r, g, err := t.call(ctx, k, func(b rueidis.Builder) rueidis.Completed { return b.Get().Key(k).Build() })
+	if err != nil {
+		return 0, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
-	defer cancel()
-	v, err := t.client.Do(ctx, t.client.B().Get().Key(k).Build()).AsUint64()
+	v, err := r.AsUint64()
 	if rueidis.IsRedisNil(err) {
 		g.succeeded()
 		return 0, nil
@@ -790,14 +802,13 @@ return v`
 // value of key lives in the tiers. Keys under Prefix+"#v:" are the counters.
 func (t *Tier) NextVersion(ctx context.Context, key string, ttl time.Duration) (uint64, error) {
 	k := t.versionKey(key)
-	g := t.group(k)
-	if g.open.Load() {
-		return 0, core.ErrUnavailable
+	r, g, err := t.call(ctx, k, func(b rueidis.Builder) rueidis.Completed {
+		return b.Eval().Script(nextVersionScript).Numkeys(1).Key(k).Arg(strconv.FormatInt(ttl.Milliseconds(), 10)).Build()
+	})
+	if err != nil {
+		return 0, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
-	defer cancel()
-	cmd := t.client.B().Eval().Script(nextVersionScript).Numkeys(1).Key(k).Arg(strconv.FormatInt(ttl.Milliseconds(), 10)).Build()
-	v, err := t.client.Do(ctx, cmd).AsInt64()
+	v, err := r.AsInt64()
 	if err = t.result(g, err); err != nil {
 		return 0, fmt.Errorf("redis: cannot take a version: %w", err)
 	}
