@@ -146,14 +146,7 @@ func (p *Postgres) Stop() {
 	if p.cmd == nil {
 		return
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGCONT) // a paused process acts on signals only once resumed
-	_ = p.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
+	Terminate(p.cmd.Process, syscall.SIGINT, p.done)
 	p.cmd = nil
 }
 

@@ -179,16 +179,8 @@ func (p *proxy) Stop() {
 	if p.cmd == nil {
 		return
 	}
-	pid := p.cmd.Process.Pid
-	children := Descendants(pid)
-	_ = p.cmd.Process.Signal(syscall.SIGCONT) // a paused process acts on signals only once resumed
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
+	children := Descendants(p.cmd.Process.Pid)
+	Terminate(p.cmd.Process, syscall.SIGTERM, p.done)
 	p.cmd = nil
 	deadline := time.Now().Add(10 * time.Second)
 	for _, c := range children {
@@ -253,4 +245,19 @@ func procParent(pid int) (int, bool) {
 func running(pid int) bool {
 	_, ok := procParent(pid)
 	return ok
+}
+
+// Terminate asks the process p to stop with sig, by its pid, and SIGKILLs
+// it if it is still running 10s later. done is closed once p has exited;
+// Terminate returns then. A paused process gets SIGCONT first, since it
+// acts on signals only once resumed.
+func Terminate(p *os.Process, sig os.Signal, done <-chan struct{}) {
+	_ = p.Signal(syscall.SIGCONT)
+	_ = p.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = p.Kill()
+		<-done
+	}
 }

@@ -64,13 +64,7 @@ func (p *proc) stop() {
 	if p == nil {
 		return
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
+	launch.Terminate(p.cmd.Process, syscall.SIGTERM, p.done)
 }
 
 // pinTree pins every thread of pid and of the processes it started to cpu.
