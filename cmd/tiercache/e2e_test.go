@@ -237,14 +237,29 @@ type proc struct {
 // startProcess runs the built binary; the test kills it by pid at the end.
 func startProcess(t *testing.T, args ...string) *proc {
 	t.Helper()
+	p, _ := startBinary(t, nil, "", "", args...)
+	return p
+}
+
+// startBinary runs the built binary with the subcommand sub (none when
+// empty), env over the environment without TIERCACHE_*, and args on a
+// free port; it waits until probe+"/healthz" answers, and kills it by pid
+// when the test ends, showing its log if the test failed.
+func startBinary(t *testing.T, env []string, sub, probe string, args ...string) (*proc, *syncBuffer) {
+	t.Helper()
 	bin, err := buildOnce()
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
-	cmd := exec.Command(bin, append([]string{"-listen", addr}, args...)...)
-	var logs syncBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	args = append([]string{"-listen", addr}, args...)
+	if sub != "" {
+		args = append([]string{sub}, args...)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = testEnv(env)
+	logs := new(syncBuffer)
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -255,11 +270,11 @@ func startProcess(t *testing.T, args ...string) *proc {
 		_ = cmd.Process.Kill()
 		<-p.done
 		if t.Failed() {
-			t.Logf("tiercache log:\n%s", logs.String())
+			t.Logf("tiercache %s log:\n%s", sub, logs.String())
 		}
 	})
-	waitHealthy(t, p.base, exited)
-	return p
+	waitHealthy(t, p.base+probe, exited)
+	return p, logs
 }
 
 // Registrations acknowledged before a kill -9 are all there after a restart.

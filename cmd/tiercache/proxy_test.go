@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -36,30 +35,7 @@ func testEnv(env []string) []string {
 // test ends. logs holds what it wrote.
 func startProxy(t *testing.T, env []string, args ...string) (p *proc, logs *syncBuffer) {
 	t.Helper()
-	bin, err := buildOnce()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddr(t)
-	cmd := exec.Command(bin, append([]string{"proxy", "-listen", addr}, args...)...)
-	cmd.Env = testEnv(env)
-	logs = new(syncBuffer)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p = &proc{cmd: cmd, base: "http://" + addr, done: make(chan struct{})}
-	exited := make(chan error, 1)
-	go func() { p.err = cmd.Wait(); exited <- p.err; close(p.done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("tiercache proxy log:\n%s", logs.String())
-		}
-	})
-	waitHealthy(t, p.base+"/_tiercache", exited)
-	return p, logs
+	return startBinary(t, env, "proxy", "/_tiercache", args...)
 }
 
 // doHeader sends a request with header name, value pairs.
