@@ -97,14 +97,7 @@ func TestProxyZeroAllocs(t *testing.T) {
 					if got := string(ctx.Response.Header.Peek("Cache-Status")); !strings.HasPrefix(got, r.cacheStatus) || (r.cacheStatus == "") != (got == "") {
 						t.Errorf("got Cache-Status %q; want %q…", got, r.cacheStatus)
 					}
-					if got := testing.AllocsPerRun(1000, serve); got != 0 {
-						t.Errorf("got %v allocs per request; want 0", got)
-					}
-					if tier.exact {
-						if got := mallocs(10000, serve); got != 0 {
-							t.Errorf("got %v allocs in 10000 requests; want 0", got)
-						}
-					}
+					wantNoAllocs(t, serve, tier.exact)
 				})
 			}
 		})
