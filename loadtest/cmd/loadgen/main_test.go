@@ -404,9 +404,21 @@ func TestThresholdFailureExitsOne(t *testing.T) {
 		t.Errorf("500s: exit %d; want %d, with the error rate failing\n%s", code, exitFail, out)
 	}
 
+	// A run within the thresholds exits 0. Ten requests make the p95 one
+	// request's latency, and a scheduling stall of the machine (the race
+	// detector, other packages' tests) can push one past the limit: a
+	// run that failed on latency alone is tried again, twice at most.
 	fast := serve(t, func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(201) })
-	if code, out, errOut := cliRun(t, "-target", fast, "-scenario", "register-burst", "-duration", "500ms", "-rate", "20"); code != exitPass {
-		t.Errorf("a run within the thresholds: exit %d; want 0\n%s\n%s", code, out, errOut)
+	for attempt := 1; ; attempt++ {
+		code, out, errOut := cliRun(t, "-target", fast, "-scenario", "register-burst", "-duration", "500ms", "-rate", "20")
+		if code == exitPass {
+			break
+		}
+		onLatency := code == exitFail && !strings.Contains(out, "max_error_rate 0 <= 0.001  FAIL")
+		if attempt == 3 || !onLatency {
+			t.Errorf("a run within the thresholds: exit %d on attempt %d; want 0\n%s\n%s", code, attempt, out, errOut)
+			break
+		}
 	}
 }
 
