@@ -81,7 +81,7 @@ bench: deps
 ## cross-instance staleness of two proxies on one Redis)
 PROXYBENCH_FLAGS ?=
 bench-proxy: deps
-	$(GO) run ./bench/cmd/proxybench $(PROXYBENCH_FLAGS)
+	$(GO) run ./bench/cmd/loadbench $(PROXYBENCH_FLAGS)
 
 clean:
 	rm -rf bin

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// proxySection renders the results of bench/cmd/proxybench (make
+// proxySection renders the results of bench/cmd/loadbench (make
 // bench-proxy) found in dir, or "" when there are none.
 func proxySection(dir string) string {
 	read := func(name string) string {

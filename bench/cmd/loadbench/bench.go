@@ -41,11 +41,11 @@ func (e *env) close() {
 func newEnv(c config, stderr io.Writer) (*env, error) {
 	if c.serverCPU >= 0 || c.loadCPU >= 0 || c.originCPU >= 0 {
 		if _, err := exec.LookPath("taskset"); err != nil || runtime.NumCPU() < 2 {
-			fmt.Fprintln(stderr, "proxybench: taskset missing or fewer than 2 CPUs: not pinning")
+			fmt.Fprintln(stderr, "loadbench: taskset missing or fewer than 2 CPUs: not pinning")
 			c.serverCPU, c.loadCPU, c.originCPU = -1, -1, -1
 		}
 	}
-	dir, err := os.MkdirTemp("", "proxybench-")
+	dir, err := os.MkdirTemp("", "loadbench-")
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func (e *env) originRequests() (int64, error) {
 // buildTiercache builds cmd/tiercache into the run's directory.
 func (e *env) buildTiercache() (string, error) {
 	if _, err := os.Stat("cmd/tiercache"); err != nil {
-		return "", errors.New("run proxybench from the repository root: cmd/tiercache not found")
+		return "", errors.New("run loadbench from the repository root: cmd/tiercache not found")
 	}
 	bin := filepath.Join(e.dir, "tiercache")
 	gocmd := cmp.Or(os.Getenv("GO"), "go")
@@ -270,7 +270,7 @@ func bench(ctx context.Context, c config, stdout, stderr io.Writer) error {
 			return err
 		}
 		if warmHits[name] < c.keys {
-			fmt.Fprintf(stderr, "proxybench: %s: only %d of %d keys hit after warming\n", name, warmHits[name], c.keys)
+			fmt.Fprintf(stderr, "loadbench: %s: only %d of %d keys hit after warming\n", name, warmHits[name], c.keys)
 		}
 		targets = append(targets, t)
 	}

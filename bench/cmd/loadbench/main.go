@@ -1,4 +1,4 @@
-// Command proxybench measures tiercache proxy against a bare fasthttp
+// Command loadbench is the load runner of BENCHMARKS.md. It measures tiercache proxy against a bare fasthttp
 // server, nginx proxy_cache and Varnish, all in front of one origin, in one
 // run: wrk drives each in alternating rounds, on a hit-heavy workload over
 // the origin's keys and on a mixed one with PUTs, and the command prints the
@@ -37,7 +37,7 @@ func main() {
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 	case err != nil:
-		fmt.Fprintln(os.Stderr, "proxybench:", err)
+		fmt.Fprintln(os.Stderr, "loadbench:", err)
 		os.Exit(1)
 	}
 }
@@ -71,7 +71,7 @@ type config struct {
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
-	fs := flag.NewFlagSet("proxybench", flag.ContinueOnError)
+	fs := flag.NewFlagSet("loadbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.mode, "mode", "bench", "bench (the throughput tables) or staleness (cross-instance staleness of tiercache proxy)")
 	fs.StringVar(&c.listen, "listen", "", "address of the origin or bare process (internal)")

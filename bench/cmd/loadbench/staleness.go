@@ -116,7 +116,7 @@ func staleness(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		us(pct(lags, 1)), us(pct(staleSent, 0.5)), us(pct(staleSent, 0.99)), us(pct(staleSent, 1)), timeouts, us(pct(hitRTT, 0.5)))
 	fmt.Fprint(stdout, table.String())
 	if notHit > 0 {
-		fmt.Fprintf(stderr, "proxybench: B's second GET was not a hit in %d samples\n", notHit)
+		fmt.Fprintf(stderr, "loadbench: B's second GET was not a hit in %d samples\n", notHit)
 	}
 	if c.out == "" {
 		return nil
@@ -132,7 +132,7 @@ func staleness(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if err := os.WriteFile(c.out, append(out, '\n'), 0o644); err != nil {
 		return err
 	}
-	md := fmt.Sprintf("Measured %s with `go run ./bench/cmd/proxybench -mode staleness -samples %d`.\n\n%s",
+	md := fmt.Sprintf("Measured %s with `go run ./bench/cmd/loadbench -mode staleness -samples %d`.\n\n%s",
 		time.Now().UTC().Format(time.RFC3339), c.samples, table.String())
 	return os.WriteFile(strings.TrimSuffix(c.out, ".json")+".md", []byte(md), 0o644)
 }
