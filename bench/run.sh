@@ -70,6 +70,7 @@ bench -bench '^Benchmark(Core|Handler|HTTP)$' -count "$PATHS_COUNT" -benchtime "
 bench -bench '^BenchmarkConfigs$' -count "$CONFIGS_COUNT" -benchtime "$CONFIGS_TIME"
 bench -bench '^Benchmark(Register|Write)$' -count "$WRITES_COUNT" -benchtime "$WRITES_TIME"
 bench -bench '^BenchmarkL1Memory$' -count "$MEMORY_COUNT" -benchtime 1x
+bench -bench '^BenchmarkTracking$' -count "${TRACKING_COUNT:-3}" -benchtime "${TRACKING_TIME:-1s}"
 
 # The baseline of the L2 paths: GETs of an 80-byte value (a user's size in
 # Redis) on 1 connection (rueidis' count), on 1 connection with 32 in flight
