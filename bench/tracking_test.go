@@ -271,6 +271,16 @@ func newTrackingEnv(tb testing.TB, srv *launch.Redis, name, mode string, n int) 
 		}
 		e.instances = append(e.instances, in)
 	}
+	// The first trackingWriteLag keys, read by every instance as the
+	// runs would read them, so that the first hot write has a key to
+	// write that every instance has read.
+	for c := range uint64(trackingWriteLag * n) {
+		if _, err := e.instances[c%uint64(n)].read(int(c / uint64(n))); err != nil {
+			e.close()
+			tb.Fatalf("read %s: %v", trackingName(int(c/uint64(n))), err)
+		}
+	}
+	e.next.Store(uint64(trackingWriteLag * n))
 	return e
 }
 
@@ -308,8 +318,8 @@ func (e *trackingEnv) run(b *testing.B) {
 		for c := range kick {
 			w := e.writes + writes
 			key := trackingPrefix + "cold:" + strconv.FormatUint(w%trackingKeys, 10)
-			if hot := c/n - trackingWriteLag; w%2 == 0 && c/n >= trackingWriteLag {
-				key = trackingPrefix + trackingName(int(hot%trackingKeys))
+			if w%2 == 0 {
+				key = trackingPrefix + trackingName(int((c/n-trackingWriteLag)%trackingKeys))
 			}
 			ctx, cancel := context.WithTimeout(bg, trackingTimeout)
 			err := e.writer.Do(ctx, e.writer.B().Set().Key(key).Value(trackingValue).Build()).Error()
