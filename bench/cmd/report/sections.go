@@ -486,7 +486,7 @@ func writes(b *strings.Builder, in inputs, _ map[string]string) {
 	t.write(b)
 	caption(b, "register: `POST /register` over an in-memory listener into bbolt with fsync on a disk, each request a new user. update (then a read back) and delete-register (delete, read, create, read): `core.Cache` over the in-process memory map. With tiers, every write also goes to Redis on loopback, which invalidates the other instances.")
 	if a, c := r.stat("Register/"+bench.RegisterName(bench.TiersL1L2, 64), "creates/s"), r.stat("Register/"+bench.RegisterName(bench.TiersNone, 64), "creates/s"); a.ok() && c.ok() {
-		fmt.Fprintf(b, "Registrations are bound by the fsync, which group commit shares; with 64 clients the tiers bring them to %s of bbolt's alone, the price of publishing each to Redis before the answer.\n\n", x(a.median/c.median))
+		fmt.Fprintf(b, "Registrations are bound by the fsync, which group commit shares; with 64 clients the tiers bring them to %s bbolt's alone, the price of publishing each to Redis before the answer.\n\n", x(a.median/c.median))
 	}
 }
 
