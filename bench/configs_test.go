@@ -145,7 +145,7 @@ func BenchmarkHitRatio(b *testing.B) {
 	for _, w := range workloads {
 		w.users = n
 		for _, lib := range []string{LibRistretto, LibOtter} {
-			for _, pct := range HitRatioSizes {
+			for _, pct := range HitRatioSizes() {
 				name := HitRatioName(w.dist, lib, pct)
 				b.Run(name, func(b *testing.B) {
 					entries := max(1, int(float64(n)*pct/100))

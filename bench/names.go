@@ -68,12 +68,12 @@ func ConfigName(users int, dist, tiers string, l1Pct int) string {
 	return fmt.Sprintf("users=%s/dist=%s/tiers=%s/l1=%d%%", UsersLabel(users), dist, tiers, l1Pct)
 }
 
-// HitRatioUsers is the user count of BenchmarkHitRatio, and
-// HitRatioSizes its L1 sizes, in percent of the users.
-var (
-	HitRatioUsers = 100_000
-	HitRatioSizes = []float64{0.5, 1, 2, 5, 10, 20} // an L1 under 64 KiB (0.1%) is refused
-)
+// HitRatioUsers is the user count of BenchmarkHitRatio.
+const HitRatioUsers = 100_000
+
+// HitRatioSizes returns the L1 sizes of BenchmarkHitRatio, in percent of
+// the users, smallest first. 0.1% is not one: an L1 under 64 KiB is refused.
+func HitRatioSizes() []float64 { return []float64{0.5, 1, 2, 5, 10, 20} }
 
 // HitRatioName is the sub-benchmark of BenchmarkHitRatio for a workload,
 // an L1 library and an L1 holding pct percent of the users.
@@ -106,8 +106,8 @@ const (
 	TrackingOptin = "optin"
 )
 
-// TrackingInstances are the instance counts of BenchmarkTracking.
-var TrackingInstances = []int{1, 3, 10}
+// TrackingInstances returns the instance counts of BenchmarkTracking.
+func TrackingInstances() []int { return []int{1, 3, 10} }
 
 // TrackingName is the sub-benchmark of BenchmarkTracking for a mode and a
 // number of instances.

@@ -336,7 +336,7 @@ func hitRatioChart(in inputs) chart {
 		for s := range sizes {
 			lo, hi = min(lo, s), max(hi, s)
 		}
-		for _, s := range bench.HitRatioSizes {
+		for _, s := range bench.HitRatioSizes() {
 			if s >= lo && s <= hi {
 				ticks = append(ticks, plot.Tick{Value: s, Label: fmt.Sprintf("%g%%", s)})
 			}

@@ -293,7 +293,7 @@ func hitPoints(r results) (points []hitPoint, sweep bool) {
 	dists := []string{bench.DistUniform, bench.DistZipf101, bench.DistZipf12}
 	for _, d := range dists {
 		for _, lib := range []string{bench.LibRistretto, bench.LibOtter} {
-			for _, p := range bench.HitRatioSizes {
+			for _, p := range bench.HitRatioSizes() {
 				if s := r.stat("HitRatio/"+bench.HitRatioName(d, lib, p), "l1-hit-ratio"); s.ok() {
 					points = append(points, hitPoint{d, lib, p, s})
 				}
@@ -379,9 +379,9 @@ func hitRatio(b *strings.Builder, in inputs, links map[string]string) {
 	}
 	t.write(b)
 	chartLink(b, links, "hit-ratio.png", "L1 hit ratio against L1 size")
-	source := fmt.Sprintf("BenchmarkHitRatio: an L1 alone in front of the in-process memory map, %s users, 32 readers", bench.UsersLabel(bench.HitRatioUsers))
+	source := fmt.Sprintf("BenchmarkHitRatio: an L1 alone in front of the in-process memory map, %s users, %d readers", bench.UsersLabel(bench.HitRatioUsers), 2*bench.ConfigParallelism)
 	if !sweep {
-		source = fmt.Sprintf("BenchmarkConfigs, %s users over the in-process memory map: ristretto as L1 alone, otter in front of Redis on loopback; this run predates BenchmarkHitRatio, which `%s` runs at %d sizes", bench.UsersLabel(bench.HitRatioUsers), producers[bench.FileRaw], len(bench.HitRatioSizes))
+		source = fmt.Sprintf("BenchmarkConfigs, %s users over the in-process memory map: ristretto as L1 alone, otter in front of Redis on loopback; this run predates BenchmarkHitRatio, which `%s` runs at %d sizes", bench.UsersLabel(bench.HitRatioUsers), producers[bench.FileRaw], len(bench.HitRatioSizes()))
 	}
 	same := "no two lines coincide"
 	if c := coinciding(points); len(c) > 0 {
@@ -508,7 +508,7 @@ func tracking(b *strings.Builder, in inputs, _ map[string]string) {
 	r := in.raw
 	t := table{head: []string{"tracking mode", "instances", "Redis cmds per read", "invalidation pushes per write", "time per op"}}
 	for _, mode := range []string{bench.TrackingBcast, bench.TrackingOptin} {
-		for _, n := range bench.TrackingInstances {
+		for _, n := range bench.TrackingInstances() {
 			name := "Tracking/" + bench.TrackingName(mode, n)
 			if s := r.ns(name); s.ok() {
 				t.add(mode, fmt.Sprint(n), num(r.stat(name, "cmds/read"), 2), num(r.stat(name, "pushes/write"), 2), dur(s))
