@@ -189,10 +189,6 @@ func (b *hbars) DataRange() (xmin, xmax, ymin, ymax float64) {
 	return xmin, xmax, 0, float64(len(b.values) - 1)
 }
 
-func (b *hbars) Thumbnail(c *draw.Canvas) {
-	c.FillPolygon(b.color(0), []vg.Point{{X: c.Min.X, Y: c.Min.Y}, {X: c.Min.X, Y: c.Max.Y}, {X: c.Max.X, Y: c.Max.Y}, {X: c.Max.X, Y: c.Min.Y}})
-}
-
 // logRange is an axis from a decade below lo, so the smallest bar shows,
 // to past hi by room times, for the labels.
 func logRange(lo, hi, room float64) (float64, float64) {
