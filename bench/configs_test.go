@@ -56,35 +56,27 @@ type config struct {
 
 var (
 	workloads = []workload{
-		{dist: "uniform"},
-		{dist: "zipf1.01", s: 1.01},
-		{dist: "zipf1.2", s: 1.2},
+		{dist: DistUniform},
+		{dist: DistZipf101, s: 1.01},
+		{dist: DistZipf12, s: 1.2},
 	}
 	configs = []config{
-		{tiers: "none"},
-		{tiers: "L1", l1Pct: 1},
-		{tiers: "L1", l1Pct: 10},
-		{tiers: "L2", l2: true},
-		{tiers: "L1+L2", l1Pct: 1, l2: true},
-		{tiers: "L1+L2", l1Pct: 10, l2: true},
-		{tiers: "otter+L2", l1Pct: 1, l2: true, otter: true},
-		{tiers: "otter+L2", l1Pct: 10, l2: true, otter: true},
+		{tiers: TiersNone},
+		{tiers: TiersL1, l1Pct: 1},
+		{tiers: TiersL1, l1Pct: 10},
+		{tiers: TiersL2, l2: true},
+		{tiers: TiersL1L2, l1Pct: 1, l2: true},
+		{tiers: TiersL1L2, l1Pct: 10, l2: true},
+		{tiers: TiersOtterL2, l1Pct: 1, l2: true, otter: true},
+		{tiers: TiersOtterL2, l1Pct: 10, l2: true, otter: true},
 	}
 	userCounts = []int{100_000, 1_000_000}
 )
 
-// configPar is the RunParallel parallelism of BenchmarkConfigs: 16 per
-// GOMAXPROCS, 32 concurrent reads on 2 cores, as a server with many
-// connections has, and what lets rueidis pipeline the reads that reach
-// Redis on its one connection.
-const configPar = 16
-
-func usersLabel(n int) string {
-	if n%1_000_000 == 0 {
-		return fmt.Sprintf("%dM", n/1_000_000)
-	}
-	return fmt.Sprintf("%dk", n/1000)
-}
+// ConfigParallelism is the RunParallel parallelism of BenchmarkConfigs:
+// 32 concurrent reads on 2 cores, as a server with many connections has,
+// and what lets rueidis pipeline the reads that reach Redis on its one
+// connection.
 
 // BenchmarkConfigs runs each workload against each config, side by side:
 // no cache (every read a load from the memory store), L1 only (1% or 10%
@@ -101,7 +93,7 @@ func BenchmarkConfigs(b *testing.B) {
 		for _, w := range workloads {
 			w.users = n
 			for _, c := range configs {
-				name := fmt.Sprintf("users=%s/dist=%s/tiers=%s/l1=%d%%", usersLabel(n), w.dist, c.tiers, c.l1Pct)
+				name := ConfigName(n, w.dist, c.tiers, c.l1Pct)
 				b.Run(name, func(b *testing.B) {
 					ce := memo(b, "config:"+name, func() *configEnv {
 						store := h.memStore(b, n)
@@ -118,7 +110,7 @@ func BenchmarkConfigs(b *testing.B) {
 					var fail failures
 					all := userNames()
 					b.ReportAllocs()
-					b.SetParallelism(configPar)
+					b.SetParallelism(ConfigParallelism)
 					pr := e.probe(b)
 					b.ResetTimer()
 					b.RunParallel(func(pb *testing.PB) {
@@ -133,6 +125,41 @@ func BenchmarkConfigs(b *testing.B) {
 					pr.report(b)
 					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 					fail.check(b)
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkHitRatio measures the L1 hit ratio against the L1 size: each
+// workload against an L1 alone (no L2: what stands behind L1 does not
+// change what it keeps) of each library, sized to hold each of
+// HitRatioSizes percent of HitRatioUsers users, over the memory store. Its
+// figure is l1-hit-ratio; the throughput of these configurations is
+// BenchmarkConfigs'. One user count only, and bench/run.sh runs it with
+// -count 2 and a fixed 50,000 reads (-benchtime 50000x), which keep the
+// sweep under two minutes on 2 cores. Each L1 is warmed with max(100k,
+// 3 × its entries) reads of its workload before it is measured.
+func BenchmarkHitRatio(b *testing.B) {
+	n := HitRatioUsers
+	for _, w := range workloads {
+		w.users = n
+		for _, lib := range []string{LibRistretto, LibOtter} {
+			for _, pct := range HitRatioSizes() {
+				name := HitRatioName(w.dist, lib, pct)
+				b.Run(name, func(b *testing.B) {
+					entries := max(1, int(float64(n)*pct/100))
+					ce := memo(b, "hit-ratio:"+name, func() *configEnv {
+						return &configEnv{e: newEnv(b, h.memStore(b, n), tiers{l1Entries: entries, otter: lib == LibOtter})}
+					})
+					ce.warm(b, w, max(100_000, 3*entries))
+					pr := ce.e.probe(b)
+					b.ResetTimer()
+					if err := runWorkload(ce.e, w, b.N); err != nil {
+						b.Fatal(err)
+					}
+					b.StopTimer()
+					pr.report(b)
 				})
 			}
 		}
@@ -165,9 +192,9 @@ func (ce *configEnv) warm(tb testing.TB, w workload, ops int) {
 	ce.warmed, ce.dropped = true, dropped
 }
 
-// runWorkload reads ops users of w from e with configPar×2 goroutines.
+// runWorkload reads ops users of w from e with ConfigParallelism×2 goroutines.
 func runWorkload(e *env, w workload, ops int) error {
-	const goroutines = configPar * 2
+	const goroutines = ConfigParallelism * 2
 	var left atomic.Int64
 	left.Store(int64(ops))
 	var wg sync.WaitGroup

@@ -1,5 +1,8 @@
 // Package bench holds the benchmarks that quantify what each tier of
-// tiercache buys; the package itself has no code, only *_test.go files.
+// tiercache buys. Its only non-test code is names.go: the names of the
+// sub-benchmarks and of the result files, which bench/cmd/report imports,
+// so that renaming a benchmark breaks the build rather than silently
+// dropping a section of BENCHMARKS.md.
 //
 // They run against the real components: a redis-server that the harness
 // starts once per benchmark process on a free loopback port (a missing
@@ -23,6 +26,8 @@
 //   - BenchmarkConfigs: no cache, L1, L2 and L1+L2 side by side on uniform
 //     and Zipf workloads over 100k and 1M users, with the hit ratio of each
 //     tier.
+//   - BenchmarkHitRatio: the L1 hit ratio of each library against its size,
+//     from 0.5% to 20% of 100k users, on the same workloads.
 //   - BenchmarkRegister and BenchmarkWrite: durable registrations over HTTP
 //     on bbolt, and updates and deletes with their invalidations.
 //

@@ -21,8 +21,8 @@ import (
 // ristretto keeps only their hashes. One op is one fill of a new tier.
 func BenchmarkL1Memory(b *testing.B) {
 	for _, budget := range []int{16 << 20, 32 << 20, 64 << 20} {
-		for _, lib := range []string{"ristretto", "otter"} {
-			b.Run(fmt.Sprintf("budget=%dMiB/l1=%s", budget>>20, lib), func(b *testing.B) {
+		for _, lib := range []string{LibRistretto, LibOtter} {
+			b.Run(MemoryName(budget>>20, lib), func(b *testing.B) {
 				memoryFill(b, lib, budget)
 			})
 		}
@@ -31,7 +31,7 @@ func BenchmarkL1Memory(b *testing.B) {
 
 func memoryFill(b *testing.B, lib string, budget int) {
 	overhead := ristretto.EntryOverhead
-	if lib == "otter" {
+	if lib == LibOtter {
 		overhead = otter.EntryOverhead
 	}
 	n := 4 * budget / (entryBytes - ristretto.EntryOverhead + overhead)

@@ -30,7 +30,7 @@ type path struct {
 	source core.Source
 	found  bool
 	// par is the RunParallel parallelism of BenchmarkCore: par×GOMAXPROCS
-	// goroutines; 0 means 1.
+	// goroutines; 0 means CoreParallelism.
 	par int
 	// http is false for paths that only BenchmarkCore measures.
 	http bool
@@ -96,20 +96,20 @@ func envStoreBolt(tb testing.TB) *env {
 }
 
 // l1Hit is the path that the bare handlers imitate.
-var l1Hit = path{name: "l1-hit", env: envL1L2, keys: hotKeys, source: core.SourceL1, found: true, http: true}
+var l1Hit = path{name: PathL1Hit, env: envL1L2, keys: hotKeys, source: core.SourceL1, found: true, http: true}
 
 var paths = []path{
 	l1Hit,
-	{name: "l1-hit-otter", env: envOtterL2, keys: hotKeys, source: core.SourceL1, found: true, http: true},
+	{name: PathL1HitOtter, env: envOtterL2, keys: hotKeys, source: core.SourceL1, found: true, http: true},
 	// One GETRANGE.
-	{name: "l2-hit-redis", env: envL2Redis, keys: wideKeys, source: core.SourceL2, found: true, http: true, redisCmds: 1},
+	{name: PathL2Redis, env: envL2Redis, keys: wideKeys, source: core.SourceL2, found: true, http: true, redisCmds: 1},
 	// The same with 16×GOMAXPROCS concurrent reads (32 on 2 cores), which
 	// rueidis pipelines on its one connection: the throughput of the path
 	// rather than its latency.
-	{name: "l2-hit-redis-32g", env: envL2Redis, keys: wideKeys, source: core.SourceL2, found: true, par: 16, redisCmds: 1},
-	{name: "store-memory", env: envStoreMemory, keys: wideKeys, source: core.SourceStore, found: true, http: true},
-	{name: "store-bolt", env: envStoreBolt, keys: wideKeys, source: core.SourceStore, found: true, http: true},
-	{name: "negative-l1", env: envL1L2, keys: missingKeys, source: core.SourceL1, found: false, http: true},
+	{name: PathL2Redis32, env: envL2Redis, keys: wideKeys, source: core.SourceL2, found: true, par: RedisWideParallelism, redisCmds: 1},
+	{name: PathStoreMemory, env: envStoreMemory, keys: wideKeys, source: core.SourceStore, found: true, http: true},
+	{name: PathStoreBolt, env: envStoreBolt, keys: wideKeys, source: core.SourceStore, found: true, http: true},
+	{name: PathNegativeL1, env: envL1L2, keys: missingKeys, source: core.SourceL1, found: false, http: true},
 }
 
 // prepare reads every key until each answers from p.source (at most four
@@ -167,7 +167,7 @@ func BenchmarkCore(b *testing.B) {
 			var fail failures
 			var off offsets
 			b.ReportAllocs()
-			b.SetParallelism(max(p.par, 1))
+			b.SetParallelism(max(p.par, CoreParallelism))
 			pr := e.probe(b)
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
@@ -186,7 +186,7 @@ func BenchmarkCore(b *testing.B) {
 			fail.check(b)
 		})
 	}
-	b.Run("stampede", benchStampede)
+	b.Run(Stampede, benchStampede)
 }
 
 // slowStore delays every Get by a fixed latency, as a networked database
@@ -372,7 +372,7 @@ func BenchmarkHandler(b *testing.B) {
 		b.StopTimer()
 		fail.check(b)
 	}
-	b.Run("bare", func(b *testing.B) {
+	b.Run(PathBare, func(b *testing.B) {
 		e := envL1L2(b)
 		l1Hit.prepare(b, e, hotKeys())
 		handler := memo(b, "handler:l1-hit", func() fasthttp.RequestHandler { return tiercacheServer(e).Handler })
@@ -406,24 +406,20 @@ func BenchmarkHandler(b *testing.B) {
 	}
 }
 
-// httpPar is the RunParallel parallelism of BenchmarkHTTP, and so its
-// number of concurrent connections and requests per GOMAXPROCS.
-const httpPar = 8
-
 // BenchmarkHTTP measures GET /user/{name} end to end: a fasthttp HostClient
-// with httpPar×GOMAXPROCS connections over an in-memory listener to the real
+// with HTTPParallelism×GOMAXPROCS connections over an in-memory listener to the real
 // server (server.New(...).HTTPServer()), on each path. The client runs in
 // the same process, so ns/op and allocs/op include its share. "bare" is the
 // ceiling: the same client against a fasthttp.Server whose handler writes
 // the same bytes as the L1 hits (bareServer), measured in the same run;
 // x-bare is each path's ns/op over the median of bare's runs.
 func BenchmarkHTTP(b *testing.B) {
-	conns := httpPar * runtime.GOMAXPROCS(0)
+	conns := HTTPParallelism * runtime.GOMAXPROCS(0)
 	run := func(b *testing.B, c *fasthttp.HostClient, uris []string, status int, cs string) {
 		var fail failures
 		var off offsets
 		b.ReportAllocs()
-		b.SetParallelism(httpPar)
+		b.SetParallelism(HTTPParallelism)
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
@@ -445,7 +441,7 @@ func BenchmarkHTTP(b *testing.B) {
 		b.StopTimer()
 		fail.check(b)
 	}
-	b.Run("bare", func(b *testing.B) {
+	b.Run(PathBare, func(b *testing.B) {
 		srv := memo(b, "http:bare", func() *httpServer {
 			real := memo(b, "http:l1-hit", func() *httpServer { return serve(tiercacheServer(envL1L2(b))) })
 			l1Hit.prepare(b, envL1L2(b), hotKeys())

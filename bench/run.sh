@@ -11,6 +11,8 @@
 # Repetitions and times can be overridden, e.g. PATHS_COUNT=3 ./bench/run.sh:
 #   PATHS_COUNT/PATHS_TIME      BenchmarkCore, BenchmarkHandler, BenchmarkHTTP
 #   CONFIGS_COUNT/CONFIGS_TIME  BenchmarkConfigs (a fixed number of reads per run)
+#   HITRATIO_COUNT/HITRATIO_TIME  BenchmarkHitRatio (100k users, 6 L1 sizes, both
+#                               libraries: about 2 minutes on 2 cores)
 #   WRITES_COUNT/WRITES_TIME    BenchmarkRegister, BenchmarkWrite
 #   MEMORY_COUNT                BenchmarkL1Memory (one fill of each tier per run)
 set -euo pipefail
@@ -21,6 +23,8 @@ PATHS_COUNT=${PATHS_COUNT:-10}
 PATHS_TIME=${PATHS_TIME:-0.5s}
 CONFIGS_COUNT=${CONFIGS_COUNT:-6}
 CONFIGS_TIME=${CONFIGS_TIME:-100000x}
+HITRATIO_COUNT=${HITRATIO_COUNT:-2}
+HITRATIO_TIME=${HITRATIO_TIME:-50000x}
 WRITES_COUNT=${WRITES_COUNT:-6}
 WRITES_TIME=${WRITES_TIME:-1s}
 MEMORY_COUNT=${MEMORY_COUNT:-3}
@@ -68,6 +72,7 @@ bench() {
 
 bench -bench '^Benchmark(Core|Handler|HTTP)$' -count "$PATHS_COUNT" -benchtime "$PATHS_TIME"
 bench -bench '^BenchmarkConfigs$' -count "$CONFIGS_COUNT" -benchtime "$CONFIGS_TIME"
+bench -bench '^BenchmarkHitRatio$' -count "$HITRATIO_COUNT" -benchtime "$HITRATIO_TIME"
 bench -bench '^Benchmark(Register|Write)$' -count "$WRITES_COUNT" -benchtime "$WRITES_TIME"
 bench -bench '^BenchmarkL1Memory$' -count "$MEMORY_COUNT" -benchtime 1x
 bench -bench '^BenchmarkTracking$' -count "${TRACKING_COUNT:-3}" -benchtime "${TRACKING_TIME:-1s}"

@@ -3,7 +3,6 @@ package bench
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"runtime"
 	"strconv"
 	"sync/atomic"
@@ -37,12 +36,12 @@ var registered atomic.Int64
 // registrations bbolt's group commit shared an fsync with.
 func BenchmarkRegister(b *testing.B) {
 	for _, l2 := range []bool{true, false} {
-		label := "none"
+		label := TiersNone
 		if l2 {
-			label = "L1+L2"
+			label = TiersL1L2
 		}
 		for _, clients := range []int{1, 8, 64} {
-			b.Run(fmt.Sprintf("tiers=%s/clients=%d", label, clients), func(b *testing.B) {
+			b.Run(RegisterName(label, clients), func(b *testing.B) {
 				re := memo(b, "register:"+label, func() *registerEnv {
 					s := h.boltStore(b, 0)
 					t := tiers{}
@@ -143,7 +142,7 @@ func BenchmarkWrite(b *testing.B) {
 		writes int
 		op     op
 	}{
-		{"update", 1, func(fail *failures, i, round int) {
+		{WriteUpdate, 1, func(fail *failures, i, round int) {
 			k := all[i]
 			u := users.User{Name: k, Email: we.emails[round&1][i]}
 			if _, err := we.e.cache.Update(bg, u); err != nil {
@@ -155,7 +154,7 @@ func BenchmarkWrite(b *testing.B) {
 				fail.add("get %s after update: %s from %v, %v", k, r.Value, r.Source, err)
 			}
 		}},
-		{"delete-register", 2, func(fail *failures, i, round int) {
+		{WriteDeleteRegister, 2, func(fail *failures, i, round int) {
 			k := all[i]
 			if err := we.e.cache.Delete(bg, k); err != nil {
 				fail.add("delete %s: %v", k, err)

@@ -1,20 +1,20 @@
-// Command report turns the results of `make bench` (bench/results: raw.txt,
-// env.txt, redis-benchmark.txt, and loadtest/*.json when the load tests
-// have run) into BENCHMARKS.md and its charts, so that the file is
-// regenerated, never edited by hand.
+// Command report turns bench/results into BENCHMARKS.md and its charts, so
+// that the file is regenerated, never edited by hand:
 //
 //	go run ./bench/cmd/report [-results bench/results] [-o BENCHMARKS.md] [-charts bench/charts]
 //
-// Every number is the median of the repetitions (-count) of one benchmark;
-// the n column says how many there were, and ± the largest deviation of one
-// repetition from the median, in percent. Ratios to the bare handler are
-// medians over medians from the same run.
+// The document opens with what tiercache buys (the origin alone against
+// each cache in front of it), then answers one question per section with a
+// table, a chart where a picture helps, and a caption that names the store
+// or origin behind every number. A section whose input the run lacks says
+// which make target produces it (see sections).
 //
-// Under each table, a "What this means" paragraph is generated from the
-// same numbers: a sentence that depends on the direction of a comparison
-// is chosen by computing it, so that a new run cannot print a false one.
-// The charts (PNG, gonum.org/v1/plot) are drawn deterministically: the same
-// results give the same bytes.
+// Benchmark numbers are medians of the repetitions (-count) with ± the
+// largest deviation of one repetition from the median; ratios divide
+// medians of the same run. Benchmarks are found by the names that package
+// bench exports, so renaming a sub-benchmark changes both sides at once.
+// The charts (PNG, gonum.org/v1/plot) are deterministic: the same results
+// give the same bytes.
 package main
 
 import (
@@ -34,37 +34,35 @@ func main() {
 
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	dir := fs.String("results", "bench/results", "directory written by `make bench`")
+	dir := fs.String("results", "bench/results", "directory of the results (bench/run.sh, bench/cmd/loadbench)")
 	out := fs.String("o", "BENCHMARKS.md", "output file; - for stdout")
-	chartDir := fs.String("charts", "bench/charts", "directory of the charts (PNG) that the output embeds; empty for none")
+	chartDir := fs.String("charts", "bench/charts", "directory of the charts (PNG); empty for none")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	rep, err := load(*dir)
+	in, err := readInputs(*dir)
 	if err != nil {
 		return err
 	}
+	links := map[string]string{} // chart file → link from the document
 	if *chartDir != "" {
-		files, err := writeCharts(*chartDir, charts(rep.r))
+		files, err := writeCharts(*chartDir, charts(in))
 		if err != nil {
 			return err
 		}
-		// Links are relative to the Markdown file (to the working
-		// directory for stdout).
 		base := "."
 		if *out != "-" {
 			base = filepath.Dir(*out)
 		}
-		rep.charts = make(map[string]string)
 		for _, f := range files {
 			link, err := filepath.Rel(base, filepath.Join(*chartDir, f))
 			if err != nil {
 				link = filepath.Join(*chartDir, f)
 			}
-			rep.charts[f] = filepath.ToSlash(link)
+			links[f] = filepath.ToSlash(link)
 		}
 	}
-	doc := render(rep) + proxySection(*dir)
+	doc := render(in, links)
 	if *out == "-" {
 		_, err = io.WriteString(stdout, doc)
 		return err
@@ -73,28 +71,4 @@ func run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("cannot write %s: %w", *out, err)
 	}
 	return nil
-}
-
-// load reads the results in dir.
-func load(dir string) (report, error) {
-	var rep report
-	rawf, err := os.Open(filepath.Join(dir, "raw.txt"))
-	if err != nil {
-		return rep, fmt.Errorf("cannot read results: %w", err)
-	}
-	defer rawf.Close()
-	if rep.r, err = parseRaw(rawf); err != nil {
-		return rep, fmt.Errorf("cannot parse raw.txt: %w", err)
-	}
-	e, err := os.ReadFile(filepath.Join(dir, "env.txt"))
-	if err != nil {
-		return rep, fmt.Errorf("cannot read results: %w", err)
-	}
-	rep.env = parseEnv(string(e))
-	rb, _ := os.ReadFile(filepath.Join(dir, "redis-benchmark.txt")) // optional
-	rep.redis, rep.redisNote = parseRedisBenchmark(string(rb))
-	if rep.loads, err = readLoadRuns(filepath.Join(dir, "loadtest")); err != nil {
-		return rep, err
-	}
-	return rep, nil
 }
