@@ -102,9 +102,13 @@ const (
 // The modes of BenchmarkTracking: Redis client tracking in broadcast
 // (BCAST) or default (OPTIN) mode, at TrackingInstances instances.
 const (
-	TrackingBcast = "bcast"
-	TrackingOptin = "optin"
+	TrackingBcast       = "bcast"        // the tier: one GETRANGE per read, BCAST tracking of the prefix
+	TrackingOptin       = "optin"        // rueidis DoCache under OPTIN tracking (the tier before)
+	TrackingOptinStatic = "optin-static" // DoCache with a static TTL: CLIENT CACHING YES and the read
 )
+
+// TrackingModes returns the modes of BenchmarkTracking, in the order they run.
+func TrackingModes() []string { return []string{TrackingBcast, TrackingOptin, TrackingOptinStatic} }
 
 // TrackingInstances returns the instance counts of BenchmarkTracking.
 func TrackingInstances() []int { return []int{1, 3, 10} }

@@ -64,9 +64,6 @@ var (
 	trackingVal   = []byte(trackingValue[len(`{"v":1,"d":`) : len(trackingValue)-1])
 )
 
-// trackingModes are the modes' names, in the order they run.
-var trackingModes = []string{"bcast", "optin", "optin-static"}
-
 // BenchmarkTracking measures one L2 read per op, by n instances (n rueidis
 // clients, each with its own connection and tracking) on one redis-server
 // of its own, with 16×GOMAXPROCS goroutines (32 on 2 cores) as in
@@ -99,9 +96,9 @@ func BenchmarkTracking(b *testing.B) {
 			cur.close()
 		}
 	}()
-	for _, mode := range trackingModes {
-		for _, n := range []int{1, 3, 10} {
-			name := fmt.Sprintf("%s/instances=%d", mode, n)
+	for _, mode := range TrackingModes() {
+		for _, n := range TrackingInstances() {
+			name := TrackingName(mode, n)
 			b.Run(name, func(b *testing.B) {
 				// testing calls this function with growing b.N and
 				// again for each -count, one call after the other: the
@@ -242,7 +239,7 @@ func newTrackingEnv(tb testing.TB, srv *launch.Redis, name, mode string, n int) 
 	for range n {
 		in := &trackingInstance{}
 		switch mode {
-		case "bcast":
+		case TrackingBcast:
 			t, err := redis.New(redis.Config{
 				URL: srv.URL(), Prefix: trackingPrefix, Timeout: trackingTimeout, Logger: logger,
 			})
@@ -252,7 +249,7 @@ func newTrackingEnv(tb testing.TB, srv *launch.Redis, name, mode string, n int) 
 			}
 			t.Subscribe(countingPushes{e})
 			in.tier = t
-		case "optin", "optin-static":
+		case TrackingOptin, TrackingOptinStatic:
 			c, err := rueidis.NewClient(rueidis.ClientOption{
 				InitAddress: []string{srv.Addr}, ForceSingleClient: true,
 				PipelineMultiplex: -1, DisableRetry: true, // as the tier
@@ -264,7 +261,7 @@ func newTrackingEnv(tb testing.TB, srv *launch.Redis, name, mode string, n int) 
 				e.close()
 				tb.Fatal(err)
 			}
-			in.client, in.static = c, mode == "optin-static"
+			in.client, in.static = c, mode == TrackingOptinStatic
 		default:
 			e.close()
 			tb.Fatalf("unknown mode %q", mode)
