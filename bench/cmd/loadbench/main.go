@@ -9,7 +9,8 @@
 // answer.
 //
 // With -origin flask the origin is the user API of the Flask service
-// tiercache succeeds (bench/origins/flask; flask.go).
+// tiercache succeeds (bench/origins/flask), and -mode instances drives one
+// and three tiercache proxies on one Redis (flask.go, instances.go).
 //
 // Placement on two cores: the target under test (with its Redis, for
 // tiercache) runs on -server-cpu, wrk on -load-cpu. The origin is a separate
@@ -52,7 +53,7 @@ var (
 )
 
 type config struct {
-	mode        string // bench, staleness; origin and bare are the child processes
+	mode        string // bench, staleness, instances; origin and bare are the child processes
 	origin      string // go or flask
 	listen      string // of a child process
 	duration    time.Duration
@@ -77,7 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("loadbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.mode, "mode", "bench", "bench (the throughput tables) or staleness (cross-instance staleness of tiercache proxy)")
+	fs.StringVar(&c.mode, "mode", "bench", "bench (the throughput tables), staleness (cross-instance staleness of tiercache proxy) or instances (one and three tiercache proxies on one Redis)")
 	fs.StringVar(&c.origin, "origin", "go", "origin: go (/item/N) or flask (the Flask user API, /user/userN; bench mode only)")
 	fs.StringVar(&c.listen, "listen", "", "address of the origin or bare process (internal)")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of one wrk run")
@@ -106,6 +107,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	case isSet(fs, "out"):
 	case c.mode == "staleness":
 		c.out = "bench/results/proxy-staleness.json"
+	case c.mode == "instances":
+		c.out = "bench/results/instances.json"
 	case c.origin == "flask":
 		c.out = "bench/results/proxy-flask.json"
 	}
@@ -129,8 +132,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, err
 	}
 	switch {
-	case !slices.Contains([]string{"bench", "staleness", "origin", "bare"}, c.mode):
-		return c, fmt.Errorf("-mode %q: want bench or staleness", c.mode)
+	case !slices.Contains([]string{"bench", "staleness", "instances", "origin", "bare"}, c.mode):
+		return c, fmt.Errorf("-mode %q: want bench, staleness or instances", c.mode)
 	case c.origin != "go" && c.origin != "flask":
 		return c, fmt.Errorf("-origin %q: want go or flask", c.origin)
 	case c.origin == "flask" && c.mode != "bench":
@@ -200,6 +203,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serveBare(ctx, c.listen, c.keys)
 	case "staleness":
 		return staleness(ctx, c, stdout, stderr)
+	case "instances":
+		return instances(ctx, c, stdout, stderr)
 	}
 	return bench(ctx, c, stdout, stderr)
 }

@@ -87,6 +87,13 @@ func TestParseFlags(t *testing.T) {
 	if strings.Join(c.targets, ",") != "origin,tiercache,nginx,varnish" || c.out != "bench/results/proxy-flask.json" {
 		t.Errorf("-origin flask: targets %v, out %q", c.targets, c.out)
 	}
+	c, err = parseFlags([]string{"-mode", "instances"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.out != "bench/results/instances.json" {
+		t.Errorf("-mode instances: out %q", c.out)
+	}
 	for _, args := range [][]string{
 		{"-mode", "fast"},
 		{"-origin", "php"},
