@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/tiercache/tiercache/internal/launch"
 )
@@ -23,10 +22,10 @@ import (
 // flaskApp is the app's path from the repository root.
 const flaskApp = "bench/origins/flask/app.py"
 
-// flaskTTL is how long every proxy keeps an answer of the Flask origin, as
-// long as the Go origin's max-age, so that no target refills a key while a
-// run lasts.
-const flaskTTL = time.Hour
+// flaskTTL is how long every proxy keeps an answer of the Flask origin, in
+// seconds: the Go origin's max-age, so that no target refills a key while
+// a run lasts.
+const flaskTTL = 3600
 
 // flaskInstallHint tells how to get a python3 that imports flask.
 const flaskInstallHint = "python3 with Flask not found; install it (Debian: apt-get install python3-flask) or run make deps, which does"
@@ -55,21 +54,21 @@ func (c config) putBody() string {
 // no freshness its TTL in each proxy.
 func (c config) tiercacheFlags() []string {
 	if c.origin == "flask" {
-		return []string{"-default-ttl", flaskTTL.String()}
+		return []string{"-default-ttl", strconv.Itoa(flaskTTL) + "s"}
 	}
 	return nil
 }
 
 func (c config) nginxValid() string {
 	if c.origin == "flask" {
-		return strconv.Itoa(int(flaskTTL.Seconds())) + "s"
+		return strconv.Itoa(flaskTTL) + "s"
 	}
 	return ""
 }
 
 func (c config) varnishTTLArgs() []string {
 	if c.origin == "flask" {
-		return []string{"-p", "default_ttl=" + strconv.Itoa(int(flaskTTL.Seconds()))}
+		return []string{"-p", "default_ttl=" + strconv.Itoa(flaskTTL)}
 	}
 	return nil
 }
@@ -81,11 +80,11 @@ func originCaption(c config) string {
 	if c.origin == "flask" {
 		fmt.Fprintf(&b, "Origin: the Flask user API (`%s`, python3 with Flask's own threaded server, which closes the connection after every answer), "+
 			"users `/user/user0` to `/user/user%d`; `go run ./bench/cmd/loadbench -origin flask`. "+
-			"It sends no Cache-Control, as the service it stands for did, so every proxy is told to keep a 200 for %v: "+
-			"tiercache proxy `-default-ttl %v`, nginx `proxy_cache_valid 200 %s`, Varnish `-p default_ttl=%d`. "+
+			"It sends no Cache-Control, as the service it stands for did, so every proxy is told to keep a 200 for %d s: "+
+			"tiercache proxy `%s`, nginx `proxy_cache_valid 200 %s`, Varnish `-p default_ttl=%d`. "+
 			"A mixed-workload PUT changes the user's email; tiercache drops the URI on every instance, nginx and Varnish keep serving their copy. "+
 			"No `bare` target: it serves the Go origin's bytes.",
-			flaskApp, c.keys-1, flaskTTL, flaskTTL, c.nginxValid(), int(flaskTTL.Seconds()))
+			flaskApp, c.keys-1, flaskTTL, strings.Join(c.tiercacheFlags(), " "), c.nginxValid(), flaskTTL)
 	} else {
 		b.WriteString("Origin: the Go origin, `/item/0` to `/item/N`, `Cache-Control: max-age=3600`.")
 	}

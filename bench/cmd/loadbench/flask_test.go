@@ -127,7 +127,7 @@ func TestBenchFlask(t *testing.T) {
 		t.Errorf("origin requests per 1,000 on hits: origin %v, tiercache %v; want about 1,000 and far fewer", origin, tiercache)
 	}
 	md, err := os.ReadFile(strings.TrimSuffix(out, ".json") + ".md")
-	if err != nil || !strings.Contains(string(md), "-default-ttl 1h0m0s") || !strings.Contains(string(md), "| tiercache | hit |") {
+	if err != nil || !strings.Contains(string(md), "`-default-ttl 3600s`") || !strings.Contains(string(md), "| tiercache | hit |") {
 		t.Errorf("markdown: %v\n%s", err, md)
 	}
 }
