@@ -15,11 +15,16 @@ import (
 const NginxInstallHint = "nginx not found in PATH or /usr/sbin; install it (Debian: apt-get install nginx-light) or run `make deps`, which does"
 
 // NginxOptions tunes StartNginxCache. The zero value is one worker, a 16m
-// keys zone and a 256m cache.
+// keys zone, a 256m cache and no proxy_cache_valid.
 type NginxOptions struct {
 	WorkerProcesses int    // worker_processes; 0 means 1
 	KeysZone        string // size of the proxy_cache_path keys_zone; "" means 16m
 	MaxSize         string // max_size of proxy_cache_path; "" means 256m
+	// DefaultValid, such as "1h", is how long a 200 that states no
+	// freshness of its own is kept (proxy_cache_valid 200), for an origin
+	// that sends none; what the origin states still wins. "" means that
+	// such an answer is not cached.
+	DefaultValid string
 }
 
 // Nginx is one nginx caching reverse proxy: a master process and its
@@ -74,6 +79,15 @@ func StartNginxCache(dir, origin string, opt NginxOptions) (*Nginx, error) {
 	return n, nil
 }
 
+// validLine is the proxy_cache_valid directive for d, after a newline, or
+// "" for none.
+func validLine(d string) string {
+	if d == "" {
+		return ""
+	}
+	return "\n            proxy_cache_valid 200 " + d + ";"
+}
+
 // sbinDir is where Debian puts nginx and varnishd, which a non-root PATH
 // leaves out.
 var sbinDir = "/usr/sbin"
@@ -92,11 +106,11 @@ func lookSbin(name string) (string, error) {
 
 // nginxConf is the configuration StartNginxCache writes.
 //
-// Freshness comes from the origin alone: there is no proxy_cache_valid, so
-// nginx caches a GET or HEAD response for as long as X-Accel-Expires,
-// Cache-Control max-age or Expires allow, and does not cache one that has
-// none of them, that says no-store, no-cache or private, that sets a cookie
-// or that has Vary: *. It honours stale-while-revalidate and stale-if-error
+// Freshness comes from the origin: nginx caches a GET or HEAD response for
+// as long as X-Accel-Expires, Cache-Control max-age or Expires allow, and
+// does not cache one that has none of them (unless opt.DefaultValid gives
+// a 200 its proxy_cache_valid), that says no-store, no-cache or private,
+// that sets a cookie or that has Vary: *. It honours stale-while-revalidate and stale-if-error
 // from Cache-Control; proxy_cache_use_stale serves a stale copy when the
 // origin fails whatever the origin said. Unlike Varnish it caches requests
 // with Cookie or Authorization. The key is the default, scheme, proxy host
@@ -115,6 +129,7 @@ func nginxConf(dir, listen, origin string, opt NginxOptions) string {
 		"ORIGIN", origin,
 		"ZONE", zone,
 		"MAXSIZE", maxSize,
+		"VALID", validLine(opt.DefaultValid),
 	)
 	return r.Replace(`# Written by tiercache's internal/launch (StartNginxCache).
 daemon off;
@@ -150,7 +165,7 @@ http {
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_cache tiercache;
-            proxy_cache_lock on;
+            proxy_cache_lock on;VALID
             proxy_cache_use_stale error timeout http_500 http_502 http_503 http_504;
             add_header X-Cache-Status $upstream_cache_status always;
         }

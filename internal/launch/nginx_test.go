@@ -70,6 +70,10 @@ func TestNginxConf(t *testing.T) {
 	if strings.Contains(conf, "proxy_cache_valid") {
 		t.Errorf("nginx.conf sets proxy_cache_valid; freshness must come from the origin")
 	}
+	conf = nginxConf("/d", "127.0.0.1:1", "127.0.0.1:2", NginxOptions{DefaultValid: "1h"})
+	if want := "proxy_cache_lock on;\n            proxy_cache_valid 200 1h;\n"; !strings.Contains(conf, want) {
+		t.Errorf("nginx.conf with DefaultValid lacks %q:\n%s", want, conf)
+	}
 }
 
 func TestNginxNotInstalled(t *testing.T) {

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests and benchmarks need: redis-server, PostgreSQL, npm
-# for the k6 scripts' type check, and nginx, Varnish and wrk for the caching
-# proxy comparison. On Debian as
-# root (or with sudo) it runs apt-get; anywhere else it stops with a
-# one-line hint.
+# for the k6 scripts' type check, and nginx, Varnish, wrk and Flask (the
+# origin of loadbench -origin flask) for the caching proxy comparison. On
+# Debian as root (or with sudo) it runs apt-get; anywhere else it stops
+# with a one-line hint.
 set -euo pipefail
 
 # Debian keeps initdb out of PATH, in /usr/lib/postgresql/VERSION/bin, where
@@ -19,6 +19,16 @@ have_sbin() {
   command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]
 }
 
+# loadbench runs the Flask origin with the python3 in PATH, or else
+# Debian's, where python3-flask installs Flask.
+have_flask() {
+  local py
+  for py in python3 /usr/bin/python3; do
+    command -v "$py" >/dev/null 2>&1 && "$py" -c 'import flask' >/dev/null 2>&1 && return 0
+  done
+  return 1
+}
+
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 have_initdb || need+=(postgresql)
@@ -26,9 +36,10 @@ command -v npm >/dev/null 2>&1 || need+=(npm)
 have_sbin nginx || need+=(nginx-light)
 have_sbin varnishd || need+=(varnish)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+have_flask || need+=(python3-flask)
 [ ${#need[@]} -eq 0 ] && exit 0
 
-hint="missing ${need[*]}: install it (Debian/Ubuntu: apt-get install ${need[*]}; macOS: brew install redis postgresql nginx varnish wrk) and run make test again"
+hint="missing ${need[*]}: install it (Debian/Ubuntu: apt-get install ${need[*]}; macOS: brew install redis postgresql nginx varnish wrk, pip3 install flask) and run make test again"
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "$hint" >&2; exit 1
 fi
@@ -45,4 +56,4 @@ DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recomme
 for bin in redis-server npm wrk; do
   command -v "$bin" >/dev/null 2>&1 || { echo "$hint" >&2; exit 1; }
 done
-have_initdb && have_sbin nginx && have_sbin varnishd || { echo "$hint" >&2; exit 1; }
+have_initdb && have_sbin nginx && have_sbin varnishd && have_flask || { echo "$hint" >&2; exit 1; }

@@ -58,26 +58,16 @@ func newEnv(c config, stderr io.Writer) (*env, error) {
 		e.close()
 		return nil, err
 	}
-	port, err := launch.FreePort()
-	if err != nil {
+	if e.originURL, _, err = e.startOrigin("origin", c.originCPU); err != nil {
 		e.close()
 		return nil, err
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	e.originURL = "http://" + addr
-	p, err := startProc("origin", dir, c.originCPU, e.originURL, "/_stats", e.self, "-mode", "origin", "-listen", addr,
-		"-keys", strconv.Itoa(c.keys), "-origin-delay", c.originDelay.String())
-	if err != nil {
-		e.close()
-		return nil, err
-	}
-	e.stops = append(e.stops, p.stop)
 	return e, nil
 }
 
-// originRequests returns how many requests the origin has served.
-func (e *env) originRequests() (int64, error) {
-	_, _, body, err := get(e.originURL+"/_stats", nil)
+// originRequests returns how many requests the origin at url has served.
+func originRequests(url string) (int64, error) {
+	_, _, body, err := get(url+"/_stats", nil)
 	if err != nil {
 		return 0, err
 	}
@@ -107,8 +97,9 @@ type target struct {
 	name   string
 	url    string
 	header string
-	hit    func(string) bool
+	hit    func(string) bool // nil: no cache
 	pids   []int
+	stats  string // the origin that serves its misses; "" means the run's
 }
 
 // subdir makes a directory of the run's directory.
@@ -118,15 +109,15 @@ func (e *env) subdir(name string) (string, error) {
 }
 
 // startTiercache starts a tiercache proxy on a free port in front of the
-// origin, with the Redis at redisURL, on cpu.
-func (e *env) startTiercache(name, bin, redisURL string, cpu int) (*target, error) {
+// origin, with the Redis at redisURL, on cpu, with more flags.
+func (e *env) startTiercache(name, bin, redisURL string, cpu int, flags ...string) (*target, error) {
 	port, err := launch.FreePort()
 	if err != nil {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	p, err := startProc(name, e.dir, cpu, "http://"+addr, "/_tiercache/readyz", bin, "proxy",
-		"-origin", e.originURL, "-listen", addr, "-redis", redisURL, "-l1-bytes", "64MiB", "-log-level", "warn")
+	args := append([]string{"proxy", "-origin", e.originURL, "-listen", addr, "-redis", redisURL, "-l1-bytes", "64MiB", "-log-level", "warn"}, flags...)
+	p, err := startProc(name, e.dir, cpu, "http://"+addr, "/_tiercache/readyz", bin, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +144,8 @@ func (e *env) startRedis(name string, cpu int) (*launch.Redis, error) {
 func (e *env) startTarget(name, tiercacheBin string) (*target, error) {
 	cpu := e.c.serverCPU
 	switch name {
+	case "origin":
+		return e.startOriginTarget()
 	case "bare":
 		port, err := launch.FreePort()
 		if err != nil {
@@ -172,7 +165,7 @@ func (e *env) startTarget(name, tiercacheBin string) (*target, error) {
 		if err != nil {
 			return nil, err
 		}
-		t, err := e.startTiercache("tiercache", tiercacheBin, r.URL(), cpu)
+		t, err := e.startTiercache("tiercache", tiercacheBin, r.URL(), cpu, e.c.tiercacheFlags()...)
 		if err != nil {
 			return nil, err
 		}
@@ -183,7 +176,7 @@ func (e *env) startTarget(name, tiercacheBin string) (*target, error) {
 		if err != nil {
 			return nil, err
 		}
-		n, err := launch.StartNginxCache(d, e.originURL, launch.NginxOptions{WorkerProcesses: 1})
+		n, err := launch.StartNginxCache(d, e.originURL, launch.NginxOptions{WorkerProcesses: 1, DefaultValid: e.c.nginxValid()})
 		if err != nil {
 			return nil, err
 		}
@@ -195,7 +188,7 @@ func (e *env) startTarget(name, tiercacheBin string) (*target, error) {
 		if err != nil {
 			return nil, err
 		}
-		v, err := launch.StartVarnish(d, e.originURL, launch.VarnishOptions{Args: e.c.varnishArgs})
+		v, err := launch.StartVarnish(d, e.originURL, launch.VarnishOptions{Args: slices.Concat(e.c.varnishArgs, e.c.varnishTTLArgs())})
 		if err != nil {
 			return nil, err
 		}
@@ -206,13 +199,14 @@ func (e *env) startTarget(name, tiercacheBin string) (*target, error) {
 	return nil, fmt.Errorf("unknown target %q", name)
 }
 
-// warm gets every key three times, as tiercache keeps a key in L1 from its
-// second read on, and returns how many of the last answers were hits.
-func warm(t *target, keys int) (int, error) {
+// warm gets every key of the paths prefix+N three times, as tiercache
+// keeps a key in L1 from its second read on, and returns how many of the
+// last answers were hits.
+func warm(t *target, keys int, prefix string) (int, error) {
 	hits := 0
 	for pass := range 3 {
 		for n := range keys {
-			url := t.url + "/item/" + strconv.Itoa(n)
+			url := t.url + prefix + strconv.Itoa(n)
 			status, h, _, err := get(url, []byte(t.header))
 			if err != nil || status != 200 {
 				return 0, fmt.Errorf("%s: GET %s: status %d, %v", t.name, url, status, err)
@@ -266,7 +260,11 @@ func bench(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		if t.pids = append(t.pids, descendantsOf(t.pids)...); len(t.pids) == 0 {
 			return fmt.Errorf("%s: no pid", name)
 		}
-		if warmHits[name], err = warm(t, c.keys); err != nil {
+		if t.hit == nil {
+			targets = append(targets, t)
+			continue
+		}
+		if warmHits[name], err = warm(t, c.keys, c.itemPrefix()); err != nil {
 			return err
 		}
 		if warmHits[name] < c.keys {
@@ -304,7 +302,7 @@ func bench(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	report := map[string]any{
 		"started": started.UTC().Format(time.RFC3339), "loadavg_start": loadStart, "loadavg_end": loadavg(),
 		"cpus": runtime.NumCPU(), "kernel": strings.TrimSpace(readFile("/proc/sys/kernel/osrelease")),
-		"config": map[string]any{"duration": c.duration.String(), "rounds": c.rounds, "connections": c.connections,
+		"config": map[string]any{"origin": c.origin, "duration": c.duration.String(), "rounds": c.rounds, "connections": c.connections,
 			"threads": c.threads, "keys": c.keys, "put_percent": c.putPercent, "origin_delay": c.originDelay.String(),
 			"server_cpu": c.serverCPU, "load_cpu": c.loadCPU, "origin_cpu": c.originCPU, "wait_quiet": c.waitQuiet.String(), "varnish_args": c.varnishArgs},
 		"warm_hits": warmHits, "summary": rows, "runs": runs,
@@ -323,6 +321,7 @@ func bench(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	var md strings.Builder
 	fmt.Fprintf(&md, "Started %s; load generator `wrk` on CPU %d, the target under test on CPU %d; `make bench-proxy`.\n\n",
 		started.UTC().Format(time.RFC3339), c.loadCPU, c.serverCPU)
+	md.WriteString(originCaption(c))
 	writeMarkdown(&md, rows, c)
 	return os.WriteFile(strings.TrimSuffix(c.out, ".json")+".md", []byte(md.String()), 0o644)
 }
@@ -341,7 +340,8 @@ func measure(ctx context.Context, e *env, t *target, workload string, round int,
 	r := runResult{Target: t.name, Workload: workload, Round: round + 1}
 	r.BusyBefore = waitQuiet(ctx, e.c.waitQuiet)
 	r.Load1 = loadavg()
-	before, err := e.originRequests()
+	stats := cmp.Or(t.stats, e.originURL)
+	before, err := originRequests(stats)
 	if err != nil {
 		return r, err
 	}
@@ -352,7 +352,7 @@ func measure(ctx context.Context, e *env, t *target, workload string, round int,
 	}
 	secs := time.Since(wall).Seconds()
 	cpu1, cores1 := procCPU(t.pids), coreTicks()
-	after, err := e.originRequests()
+	after, err := originRequests(stats)
 	if err != nil {
 		return r, err
 	}

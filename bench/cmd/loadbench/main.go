@@ -8,6 +8,10 @@
 // tiercache proxy a second proxy on the same Redis still serves the old
 // answer.
 //
+// With -origin flask the origin is the user API of the Flask service
+// tiercache succeeds (bench/origins/flask), and -mode instances drives one
+// and three tiercache proxies on one Redis (flask.go, instances.go).
+//
 // Placement on two cores: the target under test (with its Redis, for
 // tiercache) runs on -server-cpu, wrk on -load-cpu. The origin is a separate
 // process on -origin-cpu, by default wrk's core: the origin's work belongs
@@ -44,12 +48,13 @@ func main() {
 
 // Targets and workloads, in the order of the tables.
 var (
-	allTargets   = []string{"bare", "tiercache", "nginx", "varnish"}
+	allTargets   = []string{"origin", "bare", "tiercache", "nginx", "varnish"}
 	allWorkloads = []string{"hit", "mixed"}
 )
 
 type config struct {
-	mode        string // bench, staleness; origin and bare are the child processes
+	mode        string // bench, staleness, instances; origin and bare are the child processes
+	origin      string // go or flask
 	listen      string // of a child process
 	duration    time.Duration
 	rounds      int
@@ -73,7 +78,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("loadbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.mode, "mode", "bench", "bench (the throughput tables) or staleness (cross-instance staleness of tiercache proxy)")
+	fs.StringVar(&c.mode, "mode", "bench", "bench (the throughput tables), staleness (cross-instance staleness of tiercache proxy) or instances (one and three tiercache proxies on one Redis)")
+	fs.StringVar(&c.origin, "origin", "go", "origin: go (/item/N) or flask (the Flask user API, /user/userN; bench mode only)")
 	fs.StringVar(&c.listen, "listen", "", "address of the origin or bare process (internal)")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of one wrk run")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds; each runs every target once per workload")
@@ -97,8 +103,17 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if c.mode == "staleness" && !isSet(fs, "out") {
+	switch {
+	case isSet(fs, "out"):
+	case c.mode == "staleness":
 		c.out = "bench/results/proxy-staleness.json"
+	case c.mode == "instances":
+		c.out = "bench/results/instances.json"
+	case c.origin == "flask":
+		c.out = "bench/results/proxy-flask.json"
+	}
+	if c.origin == "flask" && !isSet(fs, "targets") {
+		*targets = strings.Join(flaskTargets, ",")
 	}
 	for p := range strings.SplitSeq(*varnishParams, ",") {
 		if p = strings.TrimSpace(p); p == "" {
@@ -117,8 +132,16 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, err
 	}
 	switch {
-	case !slices.Contains([]string{"bench", "staleness", "origin", "bare"}, c.mode):
-		return c, fmt.Errorf("-mode %q: want bench or staleness", c.mode)
+	case !slices.Contains([]string{"bench", "staleness", "instances", "origin", "bare"}, c.mode):
+		return c, fmt.Errorf("-mode %q: want bench, staleness or instances", c.mode)
+	case c.origin != "go" && c.origin != "flask":
+		return c, fmt.Errorf("-origin %q: want go or flask", c.origin)
+	case c.origin == "flask" && c.mode != "bench":
+		return c, fmt.Errorf("-origin flask: -mode %s measures the Go origin's versions; want -mode bench", c.mode)
+	case c.origin == "flask" && c.originDelay > 0:
+		return c, errors.New("-origin flask: -origin-delay applies to the Go origin only")
+	case c.origin == "flask" && slices.Contains(c.targets, "bare"):
+		return c, errors.New("-origin flask: the bare target serves the Go origin's items; leave it out")
 	case (c.mode == "origin" || c.mode == "bare") && c.listen == "":
 		return c, fmt.Errorf("-mode %s needs -listen", c.mode)
 	case c.duration < time.Second:
@@ -180,6 +203,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serveBare(ctx, c.listen, c.keys)
 	case "staleness":
 		return staleness(ctx, c, stdout, stderr)
+	case "instances":
+		return instances(ctx, c, stdout, stderr)
 	}
 	return bench(ctx, c, stdout, stderr)
 }

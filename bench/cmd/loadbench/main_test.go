@@ -69,7 +69,7 @@ func TestParseFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.mode != "bench" || c.rounds != 3 || c.duration != 10*time.Second || c.connections != 64 ||
-		len(c.targets) != 4 || len(c.workloads) != 2 || c.out != "bench/results/proxy.json" {
+		c.origin != "go" || len(c.targets) != 5 || len(c.workloads) != 2 || c.out != "bench/results/proxy.json" {
 		t.Errorf("defaults: %+v", c)
 	}
 	c, err = parseFlags([]string{"-targets", "varnish, bare", "-mode", "staleness", "-varnish-params", "thread_pools=1, thread_pool_min=10"}, io.Discard)
@@ -80,8 +80,26 @@ func TestParseFlags(t *testing.T) {
 		strings.Join(c.varnishArgs, " ") != "-p thread_pools=1 -p thread_pool_min=10" {
 		t.Errorf("targets %v, out %q, varnish %q", c.targets, c.out, c.varnishArgs)
 	}
+	c, err = parseFlags([]string{"-origin", "flask"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.targets, ",") != "origin,tiercache,nginx,varnish" || c.out != "bench/results/proxy-flask.json" {
+		t.Errorf("-origin flask: targets %v, out %q", c.targets, c.out)
+	}
+	c, err = parseFlags([]string{"-mode", "instances"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.out != "bench/results/instances.json" {
+		t.Errorf("-mode instances: out %q", c.out)
+	}
 	for _, args := range [][]string{
 		{"-mode", "fast"},
+		{"-origin", "php"},
+		{"-origin", "flask", "-targets", "bare,tiercache"},
+		{"-origin", "flask", "-mode", "staleness"},
+		{"-origin", "flask", "-origin-delay", "1ms"},
 		{"-mode", "origin"},
 		{"-duration", "500ms"},
 		{"-rounds", "0"},

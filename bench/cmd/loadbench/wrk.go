@@ -106,17 +106,17 @@ func wrkDuration(s string) (time.Duration, error) {
 	return time.Duration(math.Round(f * float64(unit))), nil
 }
 
-// wrkScript is the Lua script of a workload: GETs of the keys in turn and,
-// in the mixed workload, a share of PUTs of random keys.
-func wrkScript(keys int, putPercent float64) string {
-	return fmt.Sprintf(`local keys, put = %d, %g
+// wrkScript is the Lua script of a workload: GETs of the keys prefix+N in
+// turn and, in the mixed workload, a share of PUTs of putBody to random keys.
+func wrkScript(keys int, putPercent float64, prefix, putBody string) string {
+	return fmt.Sprintf(`local keys, put, prefix, body = %d, %g, %q, %q
 local gets, puts = {}, {}
 local n = 0
 -- wrk.format needs the URL's Host, which init has and the top level not.
 init = function(args)
   for i = 0, keys - 1 do
-    gets[i] = wrk.format("GET", "/item/" .. i)
-    puts[i] = wrk.format("PUT", "/item/" .. i, {["Content-Type"] = "application/json"}, '{"name":"new"}')
+    gets[i] = wrk.format("GET", prefix .. i)
+    puts[i] = wrk.format("PUT", prefix .. i, {["Content-Type"] = "application/json"}, body)
   end
   math.randomseed(1)
 end
@@ -127,7 +127,7 @@ request = function()
   end
   return gets[n %% keys]
 end
-`, keys, putPercent)
+`, keys, putPercent, prefix, putBody)
 }
 
 // runWrk runs wrk with script against url on cpu and parses its summary.
@@ -156,7 +156,7 @@ func writeScripts(dir string, c config) (map[string]string, error) {
 	paths := map[string]string{}
 	for w, put := range map[string]float64{"hit": 0, "mixed": c.putPercent} {
 		p := filepath.Join(dir, w+".lua")
-		if err := os.WriteFile(p, []byte(wrkScript(c.keys, put)), 0o644); err != nil {
+		if err := os.WriteFile(p, []byte(wrkScript(c.keys, put, c.itemPrefix(), c.putBody())), 0o644); err != nil {
 			return nil, err
 		}
 		paths[w] = p
