@@ -8,6 +8,15 @@
 // tiercache proxy a second proxy on the same Redis still serves the old
 // answer.
 //
+// With -mode scenarios (make loadtest-all) it runs the scenarios of
+// loadtest/scenarios.json with loadgen against the tiercache user service
+// and then against the bare ceiling server, and writes loadgen's summaries
+// to bench/results/loadtest; with -mode stack (make stack) it serves a
+// redis-server and tiercache in the foreground until Ctrl-C. See
+// runScenarios and runStack. Exit status: 0, 1 when a threshold failed
+// (-mode scenarios), 2 when the run could not be carried out, 130 when
+// interrupted.
+//
 // Placement on two cores: the target under test (with its Redis, for
 // tiercache) runs on -server-cpu, wrk on -load-cpu. The origin is a separate
 // process on -origin-cpu, by default wrk's core: the origin's work belongs
@@ -38,7 +47,7 @@ func main() {
 	case errors.Is(err, flag.ErrHelp):
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -67,15 +76,16 @@ type config struct {
 	waitQuiet   time.Duration
 	varnishArgs []string
 	out         string
+	scenarioFlags
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("loadbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.mode, "mode", "bench", "bench (the throughput tables) or staleness (cross-instance staleness of tiercache proxy)")
-	fs.StringVar(&c.listen, "listen", "", "address of the origin or bare process (internal)")
-	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of one wrk run")
+	fs.StringVar(&c.mode, "mode", "bench", "bench (the throughput tables), staleness (cross-instance staleness of tiercache proxy), scenarios (loadtest/scenarios.json with loadgen) or stack (redis-server and tiercache until Ctrl-C)")
+	fs.StringVar(&c.listen, "listen", "", "-mode stack: tiercache's address (default 127.0.0.1:5000); else the address of the origin or bare process (internal)")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of one wrk run, or of one loadgen run's measured phase")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds; each runs every target once per workload")
 	fs.IntVar(&c.connections, "connections", 64, "wrk connections")
 	fs.IntVar(&c.threads, "threads", 1, "wrk threads")
@@ -90,7 +100,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.originCPU, "origin-cpu", 1, "CPU of the origin; -1: no pinning")
 	fs.DurationVar(&c.waitQuiet, "wait-quiet", time.Minute, "before each run, wait at most this long for the CPUs to be idle")
 	varnishParams := fs.String("varnish-params", "", "varnishd parameters, comma-separated name=value (e.g. thread_pools=1)")
-	fs.StringVar(&c.out, "out", "bench/results/proxy.json", "file for the results; empty: none")
+	fs.StringVar(&c.out, "out", "bench/results/proxy.json", "file for the results (-mode scenarios: directory, default bench/results/loadtest); empty: none")
+	c.scenarioFlags.define(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -117,8 +128,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, err
 	}
 	switch {
-	case !slices.Contains([]string{"bench", "staleness", "origin", "bare"}, c.mode):
-		return c, fmt.Errorf("-mode %q: want bench or staleness", c.mode)
+	case !slices.Contains([]string{"bench", "staleness", "scenarios", "stack", "origin", "bare"}, c.mode):
+		return c, fmt.Errorf("-mode %q: want bench, staleness, scenarios or stack", c.mode)
 	case (c.mode == "origin" || c.mode == "bare") && c.listen == "":
 		return c, fmt.Errorf("-mode %s needs -listen", c.mode)
 	case c.duration < time.Second:
@@ -140,7 +151,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	case c.serverCPU < -1 || c.loadCPU < -1 || c.originCPU < -1:
 		return c, errors.New("a -*-cpu flag is a CPU number, or -1")
 	}
-	return c, nil
+	return c, checkScenarioFlags(&c, fs)
 }
 
 func isSet(fs *flag.FlagSet, name string) bool {
@@ -180,6 +191,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serveBare(ctx, c.listen, c.keys)
 	case "staleness":
 		return staleness(ctx, c, stdout, stderr)
+	case "scenarios":
+		return runScenarios(ctx, c, stdout, stderr)
+	case "stack":
+		return runStack(ctx, c, stdout, stderr)
 	}
 	return bench(ctx, c, stdout, stderr)
 }
