@@ -36,8 +36,12 @@ type scenarioFlags struct {
 
 var allModels = []string{"open", "closed"}
 
-// loadgenOwnFlags are the loadgen flags that loadbench sets itself.
-var loadgenOwnFlags = []string{"target", "scenario", "model", "duration", "label", "json", "list", "seed-only", "no-seed"}
+// loadgenOwnFlags are the loadgen flags that loadbench sets itself, and
+// loadgenNoLoad those that make loadgen run no load.
+var (
+	loadgenOwnFlags = []string{"target", "scenario", "model", "duration", "label", "json"}
+	loadgenNoLoad   = []string{"list", "seed-only", "h", "help"}
+)
 
 func (s *scenarioFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&s.rawScenarios, "scenarios", "", "-mode scenarios: scenarios of loadtest/scenarios.json to run, comma-separated (default: all)")
@@ -78,8 +82,12 @@ func checkScenarioFlags(c *config, fs *flag.FlagSet) error {
 		s.loadgenFlags = strings.Fields(s.rawLoadgenFlags)
 		for _, f := range s.loadgenFlags {
 			name, _, _ := strings.Cut(strings.TrimLeft(f, "-"), "=")
-			if strings.HasPrefix(f, "-") && slices.Contains(loadgenOwnFlags, name) {
+			switch {
+			case !strings.HasPrefix(f, "-"):
+			case slices.Contains(loadgenOwnFlags, name):
 				return fmt.Errorf("-loadgen-flags: -%s is set by loadbench (see its -scenarios, -models, -duration, -out)", name)
+			case slices.Contains(loadgenNoLoad, name):
+				return fmt.Errorf("-loadgen-flags: with -%s loadgen runs no load", name)
 			}
 		}
 	case "stack":

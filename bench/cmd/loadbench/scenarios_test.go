@@ -66,6 +66,7 @@ func TestScenarioFlags(t *testing.T) {
 		{[]string{"-mode", "scenarios", "-loadgen-flags", "-rate 10 -json x.json"}, "-loadgen-flags"},
 		{[]string{"-mode", "scenarios", "-loadgen-flags", "--target=http://127.0.0.1:1"}, "-loadgen-flags"},
 		{[]string{"-mode", "scenarios", "-loadgen-flags", "-duration 1s"}, "-loadgen-flags"},
+		{[]string{"-mode", "scenarios", "-loadgen-flags", "-seed-only"}, "-loadgen-flags"},
 		{[]string{"-mode", "scenarios", "-load-cpu", "-3"}, "a -*-cpu flag"},
 		{[]string{"-mode", "stack", "-listen", "0.0.0.0:5000"}, "-listen"},
 		{[]string{"-mode", "stack", "-listen", "5000"}, "-listen"},
@@ -209,5 +210,36 @@ func TestScenariosInterrupted(t *testing.T) {
 	}
 	if stdout.Len() > 0 {
 		t.Errorf("an interrupted run printed a table:\n%s", stdout.String())
+	}
+}
+
+// TestScenariosBroken: a loadgen run that cannot be carried out makes the
+// run exit 2 and leaves -out as it was.
+func TestScenariosBroken(t *testing.T) {
+	chdirRoot(t)
+	out := filepath.Join(t.TempDir(), "loadtest")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(out, "stampede-closed.json")
+	if err := os.WriteFile(old, []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	// loadgen refuses a negative rate: exit 2, no summary.
+	err := run(t.Context(), []string{"-mode", "scenarios", "-scenarios", "stampede", "-models", "closed",
+		"-duration", "1s", "-out", out, "-loadgen-flags", "-rate -5"}, &stdout, &stderr)
+	if exitCode(err) != exitSetup || !strings.Contains(err.Error(), "tiercache stampede closed: could not run (loadgen exit 2)") ||
+		!strings.Contains(err.Error(), out+" left as it was") {
+		t.Fatalf("run: %v (exit %d); want exit 2 naming the run and %s\nstderr:\n%s", err, exitCode(err), out, stderr.String())
+	}
+	if b, err := os.ReadFile(old); err != nil || string(b) != "{}\n" {
+		t.Errorf("%s: %q, %v; want it as it was", old, b, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(out, "*")); len(left) != 1 {
+		t.Errorf("out holds %v; want only %s", left, old)
+	}
+	if !regexp.MustCompile(`(?m)^stampede +closed( +-){6}$`).MatchString(stdout.String()) {
+		t.Errorf("table without the runs' cells:\n%s", stdout.String())
 	}
 }
