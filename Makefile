@@ -5,7 +5,7 @@ GO        ?= go
 FUZZTIME  ?= 10s
 
 .PHONY: run test deps check k6check unit fuzz allocs bench bench-proxy build clean coherence coherence-cluster coherence-proxy
-.PHONY: stack stack-down loadtest loadtest-all
+.PHONY: stack loadtest loadtest-all
 
 ## run: build bin/tiercache and serve on :5000 (embedded store in ./data); L2 is the Redis on
 ## 127.0.0.1:6379, or, when none answers, a private redis-server started for the run and
@@ -86,35 +86,53 @@ bench-proxy: deps
 clean:
 	rm -rf bin
 
-## stack: redis-server and tiercache on 127.0.0.1 without Docker (bin/tiercache, the
-## store in .stack/data, logs and pid files in .stack/); STACK_PORT (5000),
-## STACK_REDIS_PORT (6390); STACK_PIN=1 runs both on CPU 0, leaving CPU 1 to loadgen
+## stack: redis-server on STACK_REDIS_PORT (6390) and tiercache on STACK_PORT (5000), on
+## 127.0.0.1 without Docker, in the foreground (loadbench -mode stack): Ctrl-C, or SIGTERM to
+## make, stops both; there is nothing to clean up, as the store lives in a temporary directory
+## (each stack starts empty). STACK_PIN=1 runs both on CPU 0, leaving CPU 1 to loadgen: give
+## make loadtest the same STACK_PIN=1.
+STACK_PORT       ?= 5000
+STACK_REDIS_PORT ?= 6390
+STACK_PIN        ?= 0
 stack:
-	GO=$(GO) ./loadtest/stack.sh start
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/loadbench ./bench/cmd/loadbench
+	exec bin/loadbench -mode stack -listen 127.0.0.1:$(STACK_PORT) -redis-port $(STACK_REDIS_PORT) \
+	  $(if $(filter 1,$(STACK_PIN)),-server-cpu 0)
 
-## stack-down: stop the processes of .stack/*.pid (safe to repeat)
-stack-down:
-	./loadtest/stack.sh stop
-
-## loadtest: loadgen runs SCENARIO (read-heavy) in MODEL (open|closed) against the stack;
-## DURATION overrides the scenario's, LOADGEN_FLAGS adds flags (loadgen -h); the summary
-## goes to .stack/loadtest/SCENARIO-MODEL.json (bench/results/loadtest holds only the
-## complete runs of loadtest-all, which BENCHMARKS.md shows). The stack's port and pinning come
-## from .stack/stack.env: with a stack started with STACK_PIN=1, loadgen runs on CPU 1.
+## loadtest: loadgen runs SCENARIO (read-heavy) in MODEL (open|closed) against the stack of
+## make stack, in another terminal, on STACK_PORT (5000); with STACK_PIN=1 loadgen runs on CPU 1.
+## DURATION overrides the scenario's, LOADGEN_FLAGS adds flags (loadgen -h); the summary goes to
+## .loadtest/SCENARIO-MODEL.json (bench/results/loadtest holds only the complete runs of
+## loadtest-all, which BENCHMARKS.md shows).
 SCENARIO      ?= read-heavy
 MODEL         ?= open
 DURATION      ?=
 LOADGEN_FLAGS ?=
-stack_env      = $(shell sed -n 's/^$(1)=//p' .stack/stack.env 2>/dev/null)
 loadtest:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/loadgen ./loadtest/cmd/loadgen
-	$(if $(filter 1,$(call stack_env,PIN)),taskset -c 1 )bin/loadgen \
-	  -target http://127.0.0.1:$(or $(call stack_env,PORT),$(STACK_PORT),5000) \
+	$(if $(filter 1,$(STACK_PIN)),taskset -c 1 )bin/loadgen -target http://127.0.0.1:$(STACK_PORT) \
 	  -scenario $(SCENARIO) -model $(MODEL) $(if $(DURATION),-duration $(DURATION)) \
-	  -json .stack/loadtest/$(SCENARIO)-$(MODEL).json $(LOADGEN_FLAGS)
+	  -json .loadtest/$(SCENARIO)-$(MODEL).json $(LOADGEN_FLAGS)
 
-## loadtest-all: every scenario in both models against tiercache, then against the bare
-## fasthttp ceiling in the same run (loadtest/run-all.sh; about 4 minutes with the default
-## DURATION=10s per run); starts the stack if it is not up, pinned (PIN=0 to not pin)
+## loadtest-all: every scenario in both models against tiercache, then against the bare fasthttp
+## ceiling, in one run of loadbench -mode scenarios, which starts its own redis-server, tiercache
+## and bare on CPU 0 and runs loadgen on CPU 1 (PIN=0: no pinning); DURATION (10s) per loadgen
+## run, two runs per scenario and model; SCENARIOS=a,b and MODELS=closed run fewer; LOADGEN_FLAGS
+## as for loadtest.
+## The summaries replace those of bench/results/loadtest only when every run was carried out,
+## thresholds met or not; BENCHMARKS.md is then regenerated if bench/results holds a benchmark run
+## (raw.txt, from make bench). Exit status: 0 every threshold met, 1 one failed, 2 a run could
+## not be carried out, 130 interrupted.
+SCENARIOS ?=
+MODELS    ?=
+PIN       ?= 1
 loadtest-all:
-	GO=$(GO) DURATION=$(DURATION) LOADGEN_FLAGS="$(LOADGEN_FLAGS)" ./loadtest/run-all.sh
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/loadbench ./bench/cmd/loadbench
+	@status=0; bin/loadbench -mode scenarios $(if $(DURATION),-duration $(DURATION)) \
+	  $(if $(SCENARIOS),-scenarios $(SCENARIOS)) $(if $(MODELS),-models $(MODELS)) \
+	  $(if $(filter 0,$(PIN)),-server-cpu -1 -load-cpu -1) -loadgen-flags "$(LOADGEN_FLAGS)" || status=$$?; \
+	if [ $$status -le 1 ] && [ -f bench/results/raw.txt ]; then \
+	  $(GO) run ./bench/cmd/report -results bench/results -o BENCHMARKS.md || exit 2; \
+	  echo "BENCHMARKS.md regenerated"; \
+	fi; \
+	exit $$status

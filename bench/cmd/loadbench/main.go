@@ -12,6 +12,15 @@
 // tiercache succeeds (bench/origins/flask), and -mode instances drives one
 // and three tiercache proxies on one Redis (flask.go, instances.go).
 //
+// With -mode scenarios (make loadtest-all) it runs the scenarios of
+// loadtest/scenarios.json with loadgen against the tiercache user service
+// and then against the bare ceiling server, and writes loadgen's summaries
+// to bench/results/loadtest; with -mode stack (make stack) it serves a
+// redis-server and tiercache in the foreground until Ctrl-C. See
+// runScenarios and runStack. Exit status: 0, 1 when a threshold failed
+// (-mode scenarios), 2 when the run could not be carried out, 130 when
+// interrupted.
+//
 // Placement on two cores: the target under test (with its Redis, for
 // tiercache) runs on -server-cpu, wrk on -load-cpu. The origin is a separate
 // process on -origin-cpu, by default wrk's core: the origin's work belongs
@@ -42,7 +51,7 @@ func main() {
 	case errors.Is(err, flag.ErrHelp):
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -72,16 +81,17 @@ type config struct {
 	waitQuiet   time.Duration
 	varnishArgs []string
 	out         string
+	scenarioFlags
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("loadbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.mode, "mode", "bench", "bench (the throughput tables), staleness (cross-instance staleness of tiercache proxy) or instances (one and three tiercache proxies on one Redis)")
+	fs.StringVar(&c.mode, "mode", "bench", "bench (the throughput tables), staleness (cross-instance staleness of tiercache proxy), instances (one and three tiercache proxies on one Redis), scenarios (loadtest/scenarios.json with loadgen) or stack (redis-server and tiercache until Ctrl-C)")
 	fs.StringVar(&c.origin, "origin", "go", "origin: go (/item/N) or flask (the Flask user API, /user/userN; bench mode only)")
-	fs.StringVar(&c.listen, "listen", "", "address of the origin or bare process (internal)")
-	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of one wrk run")
+	fs.StringVar(&c.listen, "listen", "", "-mode stack: tiercache's address (default 127.0.0.1:5000); else the address of the origin or bare process (internal)")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of one wrk run, or of one loadgen run's measured phase")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds; each runs every target once per workload")
 	fs.IntVar(&c.connections, "connections", 64, "wrk connections")
 	fs.IntVar(&c.threads, "threads", 1, "wrk threads")
@@ -96,7 +106,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.originCPU, "origin-cpu", 1, "CPU of the origin; -1: no pinning")
 	fs.DurationVar(&c.waitQuiet, "wait-quiet", time.Minute, "before each run, wait at most this long for the CPUs to be idle")
 	varnishParams := fs.String("varnish-params", "", "varnishd parameters, comma-separated name=value (e.g. thread_pools=1)")
-	fs.StringVar(&c.out, "out", "bench/results/proxy.json", "file for the results; empty: none")
+	fs.StringVar(&c.out, "out", "bench/results/proxy.json", "file for the results (-mode scenarios: directory, default bench/results/loadtest); empty: none")
+	c.scenarioFlags.define(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -132,8 +143,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, err
 	}
 	switch {
-	case !slices.Contains([]string{"bench", "staleness", "instances", "origin", "bare"}, c.mode):
-		return c, fmt.Errorf("-mode %q: want bench, staleness or instances", c.mode)
+	case !slices.Contains([]string{"bench", "staleness", "instances", "scenarios", "stack", "origin", "bare"}, c.mode):
+		return c, fmt.Errorf("-mode %q: want bench, staleness, instances, scenarios or stack", c.mode)
 	case c.origin != "go" && c.origin != "flask":
 		return c, fmt.Errorf("-origin %q: want go or flask", c.origin)
 	case c.origin == "flask" && c.mode != "bench":
@@ -163,7 +174,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	case c.serverCPU < -1 || c.loadCPU < -1 || c.originCPU < -1:
 		return c, errors.New("a -*-cpu flag is a CPU number, or -1")
 	}
-	return c, nil
+	return c, checkScenarioFlags(&c, fs)
 }
 
 func isSet(fs *flag.FlagSet, name string) bool {
@@ -205,6 +216,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return staleness(ctx, c, stdout, stderr)
 	case "instances":
 		return instances(ctx, c, stdout, stderr)
+	case "scenarios":
+		return runScenarios(ctx, c, stdout, stderr)
+	case "stack":
+		return runStack(ctx, c, stdout, stderr)
 	}
 	return bench(ctx, c, stdout, stderr)
 }

@@ -104,7 +104,8 @@ func waitFor(d time.Duration, cond func() bool) bool {
 
 // Ctrl-C in the measured phase stops the run: loadgen reports what it
 // measured as interrupted, writes no -json summary (a cut-short run must
-// not pass for a result), and exits 130, the status run-all.sh stops at.
+// not pass for a result), and exits 130, the status loadbench -mode
+// scenarios stops at.
 func TestSignalStopsTheRun(t *testing.T) {
 	t.Parallel()
 	var answered atomic.Int64

@@ -19,10 +19,11 @@
 // The first Ctrl-C stops the run: loadgen sends nothing more, waits for the
 // requests in flight, prints what it measured marked as interrupted, and
 // exits 130 without writing -json, so that a cut-short run is never taken
-// for a result. Exiting 130 rather than dying of the signal is how a shell
-// script running loadgen (loadtest/run-all.sh) learns to stop too: bash
-// takes a child that caught SIGINT and exited as having handled it. A second
-// Ctrl-C kills loadgen at once, without waiting for a hung server.
+// for a result. Exiting 130 rather than dying of the signal is how a program
+// running loadgen (bench/cmd/loadbench -mode scenarios, a shell script)
+// learns to stop too: bash takes a child that caught SIGINT and exited as
+// having handled it. A second Ctrl-C kills loadgen at once, without waiting
+// for a hung server.
 package main
 
 import (
