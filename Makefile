@@ -4,6 +4,13 @@
 GO        ?= go
 FUZZTIME  ?= 10s
 
+# The Go modules: the library and its binary at the root; the benchmarks, the load tests (with
+# the compose file's checks) and the coherence checker each in their own, so that their
+# dependencies (gonum plot, compose-go, HdrHistogram, porcupine) are none of the library's
+# users'. check and unit run in each. The tools are built in their module into bin/ and run
+# from the root, where they find ./cmd/tiercache, bench/results and BENCHMARKS.md.
+MODULES   := . bench loadtest cmd/coherence
+
 .PHONY: run test deps check k6check unit fuzz allocs bench bench-proxy build clean coherence coherence-cluster coherence-proxy
 .PHONY: stack stack-down loadtest loadtest-all
 
@@ -30,8 +37,12 @@ check:
 	@echo "== gofmt, go vet, staticcheck"
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
-	$(GO) tool staticcheck ./...
+	@# staticcheck is a tool of the root module: its binary, run in every module.
+	@sc=$$($(GO) tool -n staticcheck) || exit 1; \
+	  for m in $(MODULES); do \
+	    echo "$$m: $(GO) vet ./... && staticcheck ./..."; \
+	    (cd $$m && $(GO) vet ./... && $$sc ./...) || exit 1; \
+	  done
 
 ## k6check: type-check the k6 scripts against @types/k6 (npm ci into loadtest/k6/node_modules)
 k6check:
@@ -40,7 +51,11 @@ k6check:
 
 unit:
 	@echo "== go test -race"
-	$(GO) test -race -count=1 -timeout 15m ./...
+	@failed=; for m in $(MODULES); do \
+	  echo "$$m: $(GO) test -race -count=1 -timeout 15m ./..."; \
+	  (cd $$m && $(GO) test -race -count=1 -timeout 15m ./...) || failed="$$failed $$m"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "go test failed in:$$failed"; exit 1; fi
 
 ## allocs: the zero-allocation tests (they are compiled out under -race)
 allocs:
@@ -54,20 +69,25 @@ fuzz:
 
 ## coherence: 3 instances on one Redis and one PostgreSQL, 60 s of racing clients and
 ## faults; checks staleness bounds, read-your-writes, lost writes, linearizability
-coherence: deps
-	$(GO) run ./cmd/coherence -duration 60s
+coherence: deps bin/coherence
+	bin/coherence -duration 60s
 
 ## coherence-cluster: the same on a 6-node Redis Cluster given as one seed URL, with master
 ## kills (plain and with replication held back), the killed node's return, CLIENT KILL and
 ## SIGSTOP of a master, FLUSHALL of every master (.ci/run runs a 20 s form)
-coherence-cluster: deps
-	$(GO) run ./cmd/coherence -redis cluster -duration 60s
+coherence-cluster: deps bin/coherence
+	bin/coherence -redis cluster -duration 60s
 
 ## coherence-proxy: the same workload, faults and promises through 3 tiercache proxies
 ## (-default-ttl 1h) on one Redis, in front of one tiercache origin without caches on a
 ## memory store; kill -9 hits a proxy (.ci/run runs a 20 s form)
-coherence-proxy: deps
-	$(GO) run ./cmd/coherence -mode proxy -duration 60s
+coherence-proxy: deps bin/coherence
+	bin/coherence -mode proxy -duration 60s
+
+# bin/coherence: built in its module, run from the root (it builds ./cmd/tiercache there)
+.PHONY: bin/coherence
+bin/coherence:
+	$(GO) build -C cmd/coherence -o $(CURDIR)/bin/coherence .
 
 ## bench: the benchmark suite in bench/ (about 10 minutes on 2 cores); raw results,
 ## the run's environment and a redis-benchmark baseline go to bench/results/, the
@@ -81,7 +101,8 @@ bench: deps
 ## cross-instance staleness of two proxies on one Redis)
 PROXYBENCH_FLAGS ?=
 bench-proxy: deps
-	$(GO) run ./bench/cmd/loadbench $(PROXYBENCH_FLAGS)
+	$(GO) build -C bench -o $(CURDIR)/bin/loadbench ./cmd/loadbench
+	bin/loadbench $(PROXYBENCH_FLAGS)
 
 clean:
 	rm -rf bin
@@ -107,7 +128,7 @@ DURATION      ?=
 LOADGEN_FLAGS ?=
 stack_env      = $(shell sed -n 's/^$(1)=//p' .stack/stack.env 2>/dev/null)
 loadtest:
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/loadgen ./loadtest/cmd/loadgen
+	CGO_ENABLED=0 $(GO) build -C loadtest -trimpath -o $(CURDIR)/bin/loadgen ./cmd/loadgen
 	$(if $(filter 1,$(call stack_env,PIN)),taskset -c 1 )bin/loadgen \
 	  -target http://127.0.0.1:$(or $(call stack_env,PORT),$(STACK_PORT),5000) \
 	  -scenario $(SCENARIO) -model $(MODEL) $(if $(DURATION),-duration $(DURATION)) \

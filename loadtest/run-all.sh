@@ -63,8 +63,9 @@ if [ "$PIN" = 1 ]; then
 fi
 
 echo "== building bin/loadgen and bin/bare"
-CGO_ENABLED=0 "$GO" build -trimpath -o bin/loadgen ./loadtest/cmd/loadgen
-CGO_ENABLED=0 "$GO" build -trimpath -o bin/bare ./loadtest/cmd/bare
+# Built in the loadtest module (loadtest/go.mod), into bin/ at the root.
+CGO_ENABLED=0 "$GO" build -C loadtest -trimpath -o "$PWD/bin/loadgen" ./cmd/loadgen
+CGO_ENABLED=0 "$GO" build -C loadtest -trimpath -o "$PWD/bin/bare" ./cmd/bare
 # Not mapfile < <(bin/loadgen -list): a process substitution's failure
 # goes unnoticed, and the script would run no scenario and exit 0.
 if ! list=$(bin/loadgen -list); then
@@ -222,7 +223,8 @@ echo "summaries in $out/"
 
 # BENCHMARKS.md's "Load tests" section comes from these summaries.
 if [ -f bench/results/raw.txt ]; then
-  "$GO" run ./bench/cmd/report -results bench/results -o BENCHMARKS.md
+  "$GO" build -C bench -o "$PWD/bin/report" ./cmd/report
+  bin/report -results bench/results -o BENCHMARKS.md
   echo "BENCHMARKS.md regenerated"
 fi
 
