@@ -84,7 +84,7 @@ coherence-cluster: deps bin/coherence
 coherence-proxy: deps bin/coherence
 	bin/coherence -mode proxy -duration 60s
 
-# bin/coherence: built in its module, run from the root (it builds ./cmd/tiercache there)
+# bin/coherence: built in its module; it builds ./cmd/tiercache of the root module itself
 .PHONY: bin/coherence
 bin/coherence:
 	$(GO) build -C cmd/coherence -o $(CURDIR)/bin/coherence .
