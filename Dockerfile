@@ -3,7 +3,7 @@
 #   docker build -t tiercache .
 #   docker run -p 5000:5000 -v tiercache-data:/data tiercache
 #
-# docker-compose.yml builds it; cmd/tiercache/compose_test.go checks the rules
+# docker-compose.yml builds it; loadtest/compose_test.go checks the rules
 # below (pinned bases, the builder's Go matching go.mod, static -trimpath
 # build, non-root, exec-form healthcheck).
 

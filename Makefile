@@ -4,6 +4,13 @@
 GO        ?= go
 FUZZTIME  ?= 10s
 
+# The Go modules: the library and its binary at the root; the benchmarks, the load tests (with
+# the compose file's checks) and the coherence checker each in their own, so that their
+# dependencies (gonum plot, compose-go, HdrHistogram, porcupine) are none of the library's
+# users'. check and unit run in each. The tools are built in their module into bin/ and run
+# from the root, where they find ./cmd/tiercache, bench/results and BENCHMARKS.md.
+MODULES   := . bench loadtest cmd/coherence
+
 .PHONY: run test deps check k6check unit fuzz allocs bench bench-proxy build clean coherence coherence-cluster coherence-proxy
 .PHONY: stack loadtest loadtest-all
 
@@ -30,8 +37,12 @@ check:
 	@echo "== gofmt, go vet, staticcheck"
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
-	$(GO) tool staticcheck ./...
+	@# staticcheck is a tool of the root module: its binary, run in every module.
+	@sc=$$($(GO) tool -n staticcheck) || exit 1; \
+	  for m in $(MODULES); do \
+	    echo "$$m: $(GO) vet ./... && staticcheck ./..."; \
+	    (cd $$m && $(GO) vet ./... && $$sc ./...) || exit 1; \
+	  done
 
 ## k6check: type-check the k6 scripts against @types/k6 (npm ci into loadtest/k6/node_modules)
 k6check:
@@ -40,7 +51,11 @@ k6check:
 
 unit:
 	@echo "== go test -race"
-	$(GO) test -race -count=1 -timeout 15m ./...
+	@failed=; for m in $(MODULES); do \
+	  echo "$$m: $(GO) test -race -count=1 -timeout 15m ./..."; \
+	  (cd $$m && $(GO) test -race -count=1 -timeout 15m ./...) || failed="$$failed $$m"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "go test failed in:$$failed"; exit 1; fi
 
 ## allocs: the zero-allocation tests (they are compiled out under -race)
 allocs:
@@ -54,20 +69,30 @@ fuzz:
 
 ## coherence: 3 instances on one Redis and one PostgreSQL, 60 s of racing clients and
 ## faults; checks staleness bounds, read-your-writes, lost writes, linearizability
-coherence: deps
-	$(GO) run ./cmd/coherence -duration 60s
+coherence: deps bin/coherence
+	bin/coherence -duration 60s
 
 ## coherence-cluster: the same on a 6-node Redis Cluster given as one seed URL, with master
 ## kills (plain and with replication held back), the killed node's return, CLIENT KILL and
 ## SIGSTOP of a master, FLUSHALL of every master (.ci/run runs a 20 s form)
-coherence-cluster: deps
-	$(GO) run ./cmd/coherence -redis cluster -duration 60s
+coherence-cluster: deps bin/coherence
+	bin/coherence -redis cluster -duration 60s
 
 ## coherence-proxy: the same workload, faults and promises through 3 tiercache proxies
 ## (-default-ttl 1h) on one Redis, in front of one tiercache origin without caches on a
 ## memory store; kill -9 hits a proxy (.ci/run runs a 20 s form)
-coherence-proxy: deps
-	$(GO) run ./cmd/coherence -mode proxy -duration 60s
+coherence-proxy: deps bin/coherence
+	bin/coherence -mode proxy -duration 60s
+
+# The tools, each built in its module into bin/ and run from the root. bin/coherence and
+# bin/loadbench build ./cmd/tiercache of the root module themselves.
+.PHONY: bin/coherence bin/loadbench bin/report
+bin/coherence:
+	$(GO) build -C cmd/coherence -o $(CURDIR)/bin/coherence .
+bin/loadbench:
+	CGO_ENABLED=0 $(GO) build -C bench -trimpath -o $(CURDIR)/bin/loadbench ./cmd/loadbench
+bin/report:
+	$(GO) build -C bench -o $(CURDIR)/bin/report ./cmd/report
 
 ## bench: the benchmark suite in bench/ (about 10 minutes on 2 cores); raw results,
 ## the run's environment and a redis-benchmark baseline go to bench/results/, the
@@ -80,8 +105,8 @@ bench: deps
 ## every round to bench/results/proxy.json. PROXYBENCH_FLAGS adds flags (-mode staleness: the
 ## cross-instance staleness of two proxies on one Redis)
 PROXYBENCH_FLAGS ?=
-bench-proxy: deps
-	$(GO) run ./bench/cmd/loadbench $(PROXYBENCH_FLAGS)
+bench-proxy: deps bin/loadbench
+	bin/loadbench $(PROXYBENCH_FLAGS)
 
 clean:
 	rm -rf bin
@@ -94,8 +119,7 @@ clean:
 STACK_PORT       ?= 5000
 STACK_REDIS_PORT ?= 6390
 STACK_PIN        ?= 0
-stack:
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/loadbench ./bench/cmd/loadbench
+stack: bin/loadbench
 	exec bin/loadbench -mode stack -listen 127.0.0.1:$(STACK_PORT) -redis-port $(STACK_REDIS_PORT) \
 	  $(if $(filter 1,$(STACK_PIN)),-server-cpu 0)
 
@@ -109,7 +133,7 @@ MODEL         ?= open
 DURATION      ?=
 LOADGEN_FLAGS ?=
 loadtest:
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/loadgen ./loadtest/cmd/loadgen
+	CGO_ENABLED=0 $(GO) build -C loadtest -trimpath -o $(CURDIR)/bin/loadgen ./cmd/loadgen
 	$(if $(filter 1,$(STACK_PIN)),taskset -c 1 )bin/loadgen -target http://127.0.0.1:$(STACK_PORT) \
 	  -scenario $(SCENARIO) -model $(MODEL) $(if $(DURATION),-duration $(DURATION)) \
 	  -json .loadtest/$(SCENARIO)-$(MODEL).json $(LOADGEN_FLAGS)
@@ -126,13 +150,12 @@ loadtest:
 SCENARIOS ?=
 MODELS    ?=
 PIN       ?= 1
-loadtest-all:
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/loadbench ./bench/cmd/loadbench
+loadtest-all: bin/loadbench bin/report
 	@status=0; bin/loadbench -mode scenarios $(if $(DURATION),-duration $(DURATION)) \
 	  $(if $(SCENARIOS),-scenarios $(SCENARIOS)) $(if $(MODELS),-models $(MODELS)) \
 	  $(if $(filter 0,$(PIN)),-server-cpu -1 -load-cpu -1) -loadgen-flags "$(LOADGEN_FLAGS)" || status=$$?; \
 	if [ $$status -le 1 ] && [ -f bench/results/raw.txt ]; then \
-	  $(GO) run ./bench/cmd/report -results bench/results -o BENCHMARKS.md || exit 2; \
+	  bin/report -results bench/results -o BENCHMARKS.md || exit 2; \
 	  echo "BENCHMARKS.md regenerated"; \
 	fi; \
 	exit $$status

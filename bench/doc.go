@@ -11,7 +11,11 @@
 // server over an in-memory listener.
 //
 //	make bench                           # the whole suite, raw output in bench/results/
-//	go test -run '^$' -bench 'Core' ./bench/
+//	go test -C bench -run '^$' -bench 'Core' .
+//
+// bench is a module of its own (bench/go.mod, with bench/cmd/report and
+// bench/cmd/loadbench), so that its dependencies are none of the library's;
+// hence -C bench from the repository root.
 //
 // The benchmarks, one sub-benchmark per scenario:
 //

@@ -14,7 +14,7 @@ import (
 )
 
 // These tests check the harness, not tiercache: that each benchmark measures
-// what it claims. `go test ./bench/` runs them and no benchmark.
+// what it claims. `go test -C bench .` runs them and no benchmark.
 
 // recordingTier is a core.Tier that keeps what it is given.
 type recordingTier struct {

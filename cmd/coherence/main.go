@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tiercache/tiercache/internal/coherence"
+	"github.com/tiercache/tiercache/cmd/coherence/internal/coherence"
 	"github.com/tiercache/tiercache/internal/launch"
 )
 

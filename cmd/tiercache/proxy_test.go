@@ -314,7 +314,7 @@ func TestProxyPurgeChallenge(t *testing.T) {
 // tiercache-proxy" line, with password in place of CHANGE-ME.
 func proxyACL(t *testing.T, password string) []string {
 	t.Helper()
-	readme, err := os.ReadFile(repoRoot + "/README.md")
+	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,7 +79,7 @@ func originCaption(c config) string {
 	var b strings.Builder
 	if c.origin == "flask" {
 		fmt.Fprintf(&b, "Origin: the Flask user API (`%s`, python3 with Flask's own threaded server, which closes the connection after every answer), "+
-			"users `/user/user0` to `/user/user%d`; `go run ./bench/cmd/loadbench -origin flask`. "+
+			"users `/user/user0` to `/user/user%d`; `loadbench -origin flask` (make bench-full). "+
 			"It sends no Cache-Control, as the service it stands for did, so every proxy is told to keep a 200 for %d s: "+
 			"tiercache proxy `%s`, nginx `proxy_cache_valid 200 %s`, Varnish `-p default_ttl=%d`. "+
 			"A mixed-workload PUT changes the user's email; tiercache drops the URI on every instance, nginx and Varnish keep serving their copy. "+

@@ -184,7 +184,7 @@ func instances(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if err := os.WriteFile(c.out, append(b, '\n'), 0o644); err != nil {
 		return err
 	}
-	md := fmt.Sprintf("Started %s; `go run ./bench/cmd/loadbench -mode instances`.\n\n%s", started.UTC().Format(time.RFC3339), tables.String())
+	md := fmt.Sprintf("Started %s; `loadbench -mode instances` (make bench-full).\n\n%s", started.UTC().Format(time.RFC3339), tables.String())
 	return os.WriteFile(strings.TrimSuffix(c.out, ".json")+".md", []byte(md), 0o644)
 }
 

@@ -141,13 +141,32 @@ func goBuild(dir, pkg string) (string, error) {
 	if _, err := os.Stat(pkg); err != nil {
 		return "", fmt.Errorf("run loadbench from the repository root: %s not found", pkg)
 	}
-	bin := filepath.Join(dir, filepath.Base(pkg))
-	cmd := exec.Command(cmp.Or(os.Getenv("GO"), "go"), "build", "-trimpath", "-o", bin, pkg)
+	bin, err := filepath.Abs(filepath.Join(dir, filepath.Base(pkg)))
+	if err != nil {
+		return "", err
+	}
+	// pkg may be in a module of its own (loadtest/go.mod): build it there.
+	mod, rel := moduleOf(pkg)
+	cmd := exec.Command(cmp.Or(os.Getenv("GO"), "go"), "build", "-C", mod, "-trimpath", "-o", bin, rel)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build %s: %v: %s", pkg, err, bytes.TrimSpace(out))
 	}
 	return bin, nil
+}
+
+// moduleOf splits pkg, a directory relative to the repository root, into
+// the directory of the module that holds it (the nearest go.mod above it)
+// and its path in that module, "./…".
+func moduleOf(pkg string) (mod, rel string) {
+	pkg = filepath.Clean(pkg)
+	for d := pkg; d != "." && d != string(filepath.Separator); d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			r, _ := filepath.Rel(d, pkg)
+			return d, "./" + filepath.ToSlash(r)
+		}
+	}
+	return ".", "./" + filepath.ToSlash(pkg)
 }
 
 // printLog prints the last lines of a log file, which the run's directory

@@ -132,7 +132,7 @@ func staleness(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if err := os.WriteFile(c.out, append(out, '\n'), 0o644); err != nil {
 		return err
 	}
-	md := fmt.Sprintf("Measured %s with `go run ./bench/cmd/loadbench -mode staleness -samples %d`.\n\n%s",
+	md := fmt.Sprintf("Measured %s with `loadbench -mode staleness -samples %d` (make bench-full).\n\n%s",
 		time.Now().UTC().Format(time.RFC3339), c.samples, table.String())
 	return os.WriteFile(strings.TrimSuffix(c.out, ".json")+".md", []byte(md), 0o644)
 }

@@ -1,7 +1,7 @@
 // Command report turns bench/results into BENCHMARKS.md and its charts, so
 // that the file is regenerated, never edited by hand:
 //
-//	go run ./bench/cmd/report [-results bench/results] [-o BENCHMARKS.md] [-charts bench/charts]
+//	go build -C bench -o ../bin/report ./cmd/report && bin/report [-results bench/results] [-o BENCHMARKS.md] [-charts bench/charts]
 //
 // The document opens with what tiercache buys (the origin alone against
 // each cache in front of it), then answers one question per section with a

@@ -1,22 +1,24 @@
-package main
+package loadtest_test
 
 // The container setup is checked here, because no Docker engine runs where
 // the tests do: docker-compose.yml is loaded by compose-go (the loader of
 // Docker Compose itself), with schema validation and consistency checks, and
-// its TIERCACHE_* variables go through this binary's own flag set. The
-// Dockerfile and deploy/nginx.conf are read by small line parsers.
+// its TIERCACHE_* variables go through tiercache's own flag set (parseConfig
+// of package main, run as a helper process: see settingsOf). The Dockerfile
+// and deploy/nginx.conf are read by small line parsers. It lives in the
+// loadtest module, with the load-test stack, so that compose-go is no
+// dependency of the root module.
 
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -24,6 +26,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,7 +37,7 @@ import (
 	"github.com/tiercache/tiercache/internal/redact"
 )
 
-const repoRoot = "../.."
+const repoRoot = ".."
 
 // composeEnv stands for the .env that .env.example tells users to make.
 var composeEnv = map[string]string{
@@ -125,10 +128,16 @@ func TestComposeRequiresPasswords(t *testing.T) {
 
 // acceptedEnv is every environment variable the binary reads: one per flag
 // of the real flag set, named by envName; with proxy, of tiercache proxy's.
-func acceptedEnv(proxy bool) map[string]bool {
-	c := config{proxy: proxy}
+func acceptedEnv(t *testing.T, proxy bool) map[string]bool {
+	t.Helper()
+	var args []string
+	if proxy {
+		args = []string{"proxy"}
+	}
 	m := map[string]bool{}
-	newFlagSet(&c).VisitAll(func(f *flag.Flag) { m[envName(f.Name)] = true })
+	for _, k := range settingsOf(t, args, nil).Accepted {
+		m[k] = true
+	}
 	return m
 }
 
@@ -140,8 +149,9 @@ func isProxy(s types.ServiceConfig) bool {
 
 // unknownEnv lists the TIERCACHE_* variables of s that tiercache ignores in
 // the mode s runs it.
-func unknownEnv(s types.ServiceConfig) []string {
-	accepted, help := acceptedEnv(isProxy(s)), "tiercache -h"
+func unknownEnv(t *testing.T, s types.ServiceConfig) []string {
+	t.Helper()
+	accepted, help := acceptedEnv(t, isProxy(s)), "tiercache -h"
 	if isProxy(s) {
 		help = "tiercache proxy -h"
 	}
@@ -172,7 +182,7 @@ func TestComposeEnvironmentNamesPerMode(t *testing.T) {
 		{service("p", []string{"proxy"}, "TIERCACHE_STORE=memory", "TIERCACHE_ORIGIN=http://x:1", "TIERCACHE_PURGE_TOKEN=t"),
 			[]string{"TIERCACHE_STORE"}},
 	} {
-		got := unknownEnv(tc.s)
+		got := unknownEnv(t, tc.s)
 		if len(got) != len(tc.want) {
 			t.Errorf("service %s: %q; want only %q refused", tc.s.Name, got, tc.want)
 			continue
@@ -192,11 +202,11 @@ func TestComposeEnvironmentNames(t *testing.T) {
 	t.Parallel()
 	p := allProfiles(t)
 	for _, s := range sortedServices(p) {
-		for _, e := range unknownEnv(s) {
+		for _, e := range unknownEnv(t, s) {
 			t.Error(e)
 		}
 	}
-	accepted := acceptedEnv(false)
+	accepted := acceptedEnv(t, false)
 	for _, kv := range parseDockerfile(t).final().env() {
 		if strings.HasPrefix(kv[0], "TIERCACHE_") && !accepted[kv[0]] {
 			t.Errorf("Dockerfile sets ENV %s, which is no flag's variable: tiercache ignores it", kv[0])
@@ -206,29 +216,29 @@ func TestComposeEnvironmentNames(t *testing.T) {
 
 // tiercacheServices are the services built from the Dockerfile, with the
 // configuration each one runs with: the image's ENV under the service's
-// environment, parsed by parseConfig as at start-up.
-func tiercacheServices(t *testing.T, p *types.Project) map[string]config {
+// environment, parsed by parseConfig as at start-up (settingsOf).
+func tiercacheServices(t *testing.T, p *types.Project) map[string]settings {
 	t.Helper()
 	imageEnv := map[string]string{}
 	for _, kv := range parseDockerfile(t).final().env() {
 		imageEnv[kv[0]] = kv[1]
 	}
-	m := map[string]config{}
+	m := map[string]settings{}
 	built := 0
 	for _, s := range sortedServices(p) {
 		if s.Build == nil {
 			continue
 		}
 		built++
-		getenv := func(k string) string {
-			if v, ok := s.Environment[k]; ok && v != nil {
-				return *v
+		env := maps.Clone(imageEnv)
+		for k, v := range s.Environment {
+			if v != nil {
+				env[k] = *v
 			}
-			return imageEnv[k]
 		}
-		c, err := parseConfig(s.Command, getenv, io.Discard)
-		if err != nil {
-			t.Errorf("service %s: tiercache would not start: %v", s.Name, err)
+		c := settingsOf(t, s.Command, env)
+		if c.Error != "" {
+			t.Errorf("service %s: tiercache would not start: %s", s.Name, c.Error)
 			continue
 		}
 		m[s.Name] = c
@@ -250,16 +260,16 @@ func TestComposeTiercacheConfig(t *testing.T) {
 	for _, name := range slices.Sorted(maps.Keys(cfgs)) {
 		s, c := p.Services[name], cfgs[name]
 		var level slog.Level
-		if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 			t.Errorf("service %s: TIERCACHE_LOG_LEVEL: %v", name, err)
 		}
 
 		// Redis: the compose service, with its password, waited for.
-		if c.redisURL == "off" {
+		if c.Redis == "off" {
 			t.Errorf("service %s: TIERCACHE_REDIS_URL is off; want the redis service", name)
 			continue
 		}
-		opt, err := rueidis.ParseURL(c.redisURL)
+		opt, err := rueidis.ParseURL(c.Redis)
 		if err != nil {
 			t.Errorf("service %s: TIERCACHE_REDIS_URL does not parse: %v", name, err)
 			continue
@@ -272,10 +282,10 @@ func TestComposeTiercacheConfig(t *testing.T) {
 			t.Errorf("service %s: TIERCACHE_REDIS_URL password is %q; want the redis service's requirepass %q", name, opt.Password, redisPass)
 		}
 		waitsHealthy(t, s, redisHost)
-		ks := fmt.Sprintf("%s/%d/%s", opt.InitAddress[0], opt.SelectDB, c.redisPrefix)
-		store := redact.URL(c.store)
-		if c.proxy {
-			store = "origin " + c.origin
+		ks := fmt.Sprintf("%s/%d/%s", opt.InitAddress[0], opt.SelectDB, c.RedisPrefix)
+		store := redact.URL(c.Store)
+		if c.Proxy {
+			store = "origin " + c.Origin
 		}
 		if other, ok := keyspaces[ks]; ok && other != store {
 			t.Errorf("service %s: its store %s shares the Redis keyspace %s with store %s; give it another TIERCACHE_REDIS_PREFIX",
@@ -286,25 +296,25 @@ func TestComposeTiercacheConfig(t *testing.T) {
 		// Store: persistent, and for PostgreSQL the compose service; for
 		// a proxy, the origin: a tiercache service of the file.
 		switch {
-		case c.proxy:
-			checkProxyOrigin(t, p, cfgs, s, c.origin)
-		case strings.HasPrefix(c.store, "bolt:"):
-			file := strings.TrimPrefix(c.store, "bolt:")
+		case c.Proxy:
+			checkProxyOrigin(t, p, cfgs, s, c.Origin)
+		case strings.HasPrefix(c.Store, "bolt:"):
+			file := strings.TrimPrefix(c.Store, "bolt:")
 			if !path.IsAbs(file) || !hasNamedVolume(p, s, path.Dir(file)) {
-				t.Errorf("service %s: TIERCACHE_STORE=%s; want a file on a named volume (the container is read-only and disposable)", name, c.store)
+				t.Errorf("service %s: TIERCACHE_STORE=%s; want a file on a named volume (the container is read-only and disposable)", name, c.Store)
 			}
-		case isPostgres(c.store):
-			checkPostgresStore(t, p, s, c.store)
+		case isPostgres(c.Store):
+			checkPostgresStore(t, p, s, c.Store)
 		default:
-			t.Errorf("service %s: TIERCACHE_STORE=%s; want bolt:PATH on a volume or postgres://…", name, c.store)
+			t.Errorf("service %s: TIERCACHE_STORE=%s; want bolt:PATH on a volume or postgres://…", name, c.Store)
 		}
 
 		// Lifecycle.
-		_, port, err := net.SplitHostPort(c.listen)
+		_, port, err := net.SplitHostPort(c.Listen)
 		if err != nil {
-			t.Errorf("service %s: TIERCACHE_LISTEN=%q: %v", name, c.listen, err)
+			t.Errorf("service %s: TIERCACHE_LISTEN=%q: %v", name, c.Listen, err)
 		}
-		if c.proxy {
+		if c.Proxy {
 			// /healthz would be the origin's.
 			want := []string{"CMD", "/tiercache", "healthcheck", "-url", "http://127.0.0.1:" + port + "/_tiercache/healthz"}
 			if s.HealthCheck == nil || s.HealthCheck.Disable || !slices.Equal(s.HealthCheck.Test, want) {
@@ -316,13 +326,13 @@ func TestComposeTiercacheConfig(t *testing.T) {
 		if !slices.Contains([]string{"always", "unless-stopped", "on-failure"}, s.Restart) {
 			t.Errorf("service %s: restart is %q; want a restart policy", name, s.Restart)
 		}
-		if s.StopGracePeriod == nil || time.Duration(*s.StopGracePeriod) <= c.shutdownTimeout {
+		if s.StopGracePeriod == nil || time.Duration(*s.StopGracePeriod) <= c.ShutdownTimeout {
 			t.Errorf("service %s: stop_grace_period is %v; want more than its shutdown timeout %v, or Docker kills it mid-shutdown",
-				name, s.StopGracePeriod, c.shutdownTimeout)
+				name, s.StopGracePeriod, c.ShutdownTimeout)
 		}
 		for _, pc := range s.Ports {
 			if strconv.Itoa(int(pc.Target)) != port {
-				t.Errorf("service %s: publishes container port %d; it listens on %s", name, pc.Target, c.listen)
+				t.Errorf("service %s: publishes container port %d; it listens on %s", name, pc.Target, c.Listen)
 			}
 		}
 	}
@@ -413,7 +423,7 @@ func TestComposeServices(t *testing.T) {
 
 	var pg []string
 	for name, c := range tiercacheServices(t, p) {
-		if !c.proxy && isPostgres(c.store) && slices.Equal(p.Services[name].Profiles, []string{"postgres"}) {
+		if !c.Proxy && isPostgres(c.Store) && slices.Equal(p.Services[name].Profiles, []string{"postgres"}) {
 			pg = append(pg, name)
 		}
 	}
@@ -457,7 +467,7 @@ func TestComposeLoadBalancer(t *testing.T) {
 	}
 	for name, c := range tiercacheServices(t, p) {
 		if slices.Contains(p.Services[name].Profiles, "postgres") {
-			_, port, _ := net.SplitHostPort(c.listen)
+			_, port, _ := net.SplitHostPort(c.Listen)
 			want = append(want, name+":"+port)
 		}
 	}
@@ -478,7 +488,7 @@ func TestComposeLoadBalancer(t *testing.T) {
 // checkProxyOrigin checks that a proxy's origin is http://SERVICE:PORT, a
 // tiercache user service of p on the port it listens on, which the proxy
 // waits for.
-func checkProxyOrigin(t *testing.T, p *types.Project, cfgs map[string]config, s types.ServiceConfig, origin string) {
+func checkProxyOrigin(t *testing.T, p *types.Project, cfgs map[string]settings, s types.ServiceConfig, origin string) {
 	t.Helper()
 	u, err := url.Parse(origin)
 	if err != nil || u.Scheme != "http" || u.Port() == "" || (u.Path != "" && u.Path != "/") {
@@ -488,12 +498,12 @@ func checkProxyOrigin(t *testing.T, p *types.Project, cfgs map[string]config, s 
 	host := hostService(t, s.Name, u.Host, p)
 	waitsHealthy(t, s, host)
 	oc, ok := cfgs[host]
-	if !ok || oc.proxy {
+	if !ok || oc.Proxy {
 		t.Errorf("service %s: TIERCACHE_ORIGIN names %s, which is not a tiercache user service", s.Name, host)
 		return
 	}
-	if _, port, _ := net.SplitHostPort(oc.listen); port != u.Port() {
-		t.Errorf("service %s: TIERCACHE_ORIGIN=%s; service %s listens on %s", s.Name, origin, host, oc.listen)
+	if _, port, _ := net.SplitHostPort(oc.Listen); port != u.Port() {
+		t.Errorf("service %s: TIERCACHE_ORIGIN=%s; service %s listens on %s", s.Name, origin, host, oc.Listen)
 	}
 }
 
@@ -868,4 +878,84 @@ func goDirective(t *testing.T) string {
 	}
 	t.Fatal("go.mod has no go directive")
 	return ""
+}
+
+// settings is what tiercache's parseConfig makes of a command line and an
+// environment: helperConfig of cmd/tiercache/confighelper_test.go, which
+// writes it.
+type settings struct {
+	Accepted        []string // the TIERCACHE_* variables of the mode
+	Error           string   // parseConfig's error: tiercache would not start
+	Proxy           bool
+	Listen          string
+	Redis           string
+	RedisPrefix     string
+	Store           string
+	Origin          string
+	LogLevel        string
+	ShutdownTimeout time.Duration
+}
+
+// configHelperEnv names the file the helper writes settings to.
+const configHelperEnv = "TIERCACHE_TEST_CONFIG_HELPER"
+
+// helper is the test binary of cmd/tiercache, built once for the tests of
+// this package (in a directory TestMain removes).
+var helper struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if helper.dir != "" {
+		_ = os.RemoveAll(helper.dir)
+	}
+	os.Exit(code)
+}
+
+// settingsOf returns the settings of tiercache run with args in env and
+// nothing else: package main of the root module cannot be imported, so its
+// test binary parses them (TestConfigHelper).
+func settingsOf(t *testing.T, args []string, env map[string]string) settings {
+	t.Helper()
+	helper.once.Do(func() {
+		if helper.dir, helper.err = os.MkdirTemp("", "compose-test-"); helper.err != nil {
+			return
+		}
+		helper.bin = filepath.Join(helper.dir, "tiercache.test")
+		cmd := exec.Command("go", "test", "-c", "-o", helper.bin, "./cmd/tiercache")
+		cmd.Dir = repoRoot
+		if b, err := cmd.CombinedOutput(); err != nil {
+			helper.err = fmt.Errorf("cannot build the test binary of cmd/tiercache: %w\n%s", err, b)
+		}
+	})
+	if helper.err != nil {
+		t.Fatal(helper.err)
+	}
+	out := filepath.Join(t.TempDir(), "settings.json")
+	cmd := exec.Command(helper.bin, append([]string{"-test.run=^TestConfigHelper$", "--"}, args...)...)
+	cmd.Env = []string{configHelperEnv + "=" + out}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", cmd, err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatalf("cmd/tiercache's TestConfigHelper wrote nothing: %v", err)
+	}
+	var s settings
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatalf("cmd/tiercache's TestConfigHelper: %v", err)
+	}
+	return s
+}
+
+// isPostgres is cmd/tiercache's test of a PostgreSQL store.
+func isPostgres(spec string) bool {
+	return strings.HasPrefix(spec, "postgres://") || strings.HasPrefix(spec, "postgresql://")
 }

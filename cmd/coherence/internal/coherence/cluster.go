@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -183,11 +184,22 @@ func (c *Cluster) newInstance(slot int, name string, args []string) (*instance, 
 	return in, nil
 }
 
-// build compiles ./cmd/tiercache of the module the working directory is in.
+// build compiles ./cmd/tiercache of the root module, which the go command
+// finds from the working directory: the repository root, or the checker's
+// own module (cmd/coherence), which requires the root by a replace.
 func build(ctx context.Context, out string) error {
+	dir, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "github.com/tiercache/tiercache").Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := errors.AsType[*exec.ExitError](err); ok {
+			stderr = ee.Stderr
+		}
+		return fmt.Errorf("cannot find the tiercache module (run the checker in the repository): %w\n%s", err, stderr)
+	}
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/tiercache")
+	cmd.Dir = strings.TrimSpace(string(dir))
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("cannot build tiercache (run the checker from the repository root): %w\n%s", err, b)
+		return fmt.Errorf("cannot build tiercache in %s: %w\n%s", cmd.Dir, err, b)
 	}
 	return nil
 }
