@@ -25,7 +25,7 @@ import (
 func TestStack(t *testing.T) {
 	root := chdirRoot(t)
 	bin := filepath.Join(t.TempDir(), "loadbench")
-	if out, err := exec.Command(cmp.Or(os.Getenv("GO"), "go"), "build", "-o", bin, "./bench/cmd/loadbench").CombinedOutput(); err != nil {
+	if out, err := exec.Command(cmp.Or(os.Getenv("GO"), "go"), "build", "-C", "bench", "-o", bin, "./cmd/loadbench").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v: %s", err, out)
 	}
 	port, err := launch.FreePort()
