@@ -13,7 +13,9 @@ import (
 
 // What an L2 read costs the client: Tier.Get of a 100-byte value and of a
 // missing key on a real Redis on loopback, one reader at a time and 16 per
-// GOMAXPROCS (the tier's one connection then pipelines them). Wall-clock
+// GOMAXPROCS (the tier's one connection then pipelines them), these with
+// the default FlushDelay and with 20µs (which readers one at a time never
+// wait). Wall-clock
 // depends on the machine's load; B/op, allocs/op and cpu-ns/op (the CPU
 // time of this process, rueidis' connection goroutines and the GC
 // included, Redis excluded) depend on it less.
@@ -26,6 +28,11 @@ func BenchmarkTierGet(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer tier.Close()
+	delayed, err := redis.New(redis.Config{URL: srv.URL(), Prefix: "bench:", Timeout: time.Second, FlushDelay: 20 * time.Microsecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer delayed.Close()
 	ctx := context.Background()
 	val := bytes.Repeat([]byte("x"), 100)
 	if err := tier.Set(ctx, "hit", val, time.Hour); err != nil {
@@ -33,7 +40,7 @@ func BenchmarkTierGet(b *testing.B) {
 	}
 	// get reports a wrong answer with Errorf, which RunParallel's
 	// goroutines may call, and tells the loop to stop.
-	get := func(b *testing.B, key string, found bool) bool {
+	get := func(b *testing.B, tier *redis.Tier, key string, found bool) bool {
 		v, ok, err := tier.Get(ctx, key)
 		if err != nil || ok != found || len(v) != len(val)*btoi(found) {
 			b.Errorf("Get(%q) = %d bytes, %v, %v; want found %v", key, len(v), ok, err, found)
@@ -50,20 +57,25 @@ func BenchmarkTierGet(b *testing.B) {
 			b.ReportAllocs()
 			defer reportCPU(b)()
 			for b.Loop() {
-				if !get(b, bc.key, bc.found) {
+				if !get(b, tier, bc.key, bc.found) {
 					return
 				}
 			}
 		})
-		b.Run(bc.name+"/parallel", func(b *testing.B) {
-			b.ReportAllocs()
-			defer reportCPU(b)()
-			b.SetParallelism(16)
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() && get(b, bc.key, bc.found) {
-				}
+		for _, pc := range []struct {
+			name string
+			tier *redis.Tier
+		}{{"parallel", tier}, {"parallel/flush-delay=20µs", delayed}} {
+			b.Run(bc.name+"/"+pc.name, func(b *testing.B) {
+				b.ReportAllocs()
+				defer reportCPU(b)()
+				b.SetParallelism(16)
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() && get(b, pc.tier, bc.key, bc.found) {
+					}
+				})
 			})
-		})
+		}
 	}
 }
 

@@ -49,6 +49,14 @@ type Config struct {
 	// ConnWriteTimeout is the read/write deadline of the connection and the
 	// PING timeout. Default 1s.
 	ConnWriteTimeout time.Duration
+	// FlushDelay, when positive, makes a connection's writer wait up to
+	// this long after each write to the socket while other calls are in
+	// flight, so that more commands share the next write: less client and
+	// Redis CPU per call under concurrent load, for up to FlushDelay more
+	// latency (rueidis' MaxFlushDelay; with 20µs, BenchmarkTierGet's 32
+	// concurrent readers cost about a fifth less client CPU per read). A
+	// call alone in flight never waits. Default 0: no wait.
+	FlushDelay time.Duration
 	// TLS sets the CA and the client certificate for a rediss:// URL; see
 	// TLS. Default: the system's roots, no client certificate.
 	TLS TLS
@@ -167,6 +175,7 @@ func New(cfg Config) (*Tier, error) {
 	// probe then builds the client once Redis answers.
 	opt.PipelineMultiplex = -1 // one connection per node: see "Read-your-writes"
 	opt.DisableRetry = true    // our deadlines and breaker bound every call
+	opt.MaxFlushDelay = max(cfg.FlushDelay, 0)
 	// rueidis turns tracking on, and hands us its pushes, only with its
 	// client-side cache enabled; reads do not use that cache, so it
 	// stays empty and its size does not matter.

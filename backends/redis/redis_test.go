@@ -189,11 +189,16 @@ func newTier(t *testing.T, srv redisServer, inv core.Invalidator) *redis.Tier {
 // newTierAt is newTier on prefix, to share it with another tier.
 func newTierAt(t *testing.T, srv redisServer, prefix string, inv core.Invalidator) *redis.Tier {
 	t.Helper()
-	tier, err := redis.New(redis.Config{
-		URL:     srv.URL(),
-		Prefix:  prefix,
-		Timeout: time.Second, // generous: -race on 2 cores
-	})
+	return newTierWith(t, redis.Config{URL: srv.URL(), Prefix: prefix}, inv)
+}
+
+// newTierWith is newTier with cfg, whose Timeout defaults to 1s.
+func newTierWith(t *testing.T, cfg redis.Config, inv core.Invalidator) *redis.Tier {
+	t.Helper()
+	if cfg.Timeout == 0 {
+		cfg.Timeout = time.Second // generous: -race on 2 cores
+	}
+	tier, err := redis.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,6 +224,14 @@ func TestShared(t *testing.T) {
 		coretest.TestShared(t, func(t *testing.T) (core.Shared, core.Shared) {
 			prefix := newPrefix()
 			return newTierAt(t, srv, prefix, &recorder{}), newTierAt(t, srv, prefix, &recorder{})
+		})
+	})
+	// FlushDelay changes when commands reach the socket, not what they do.
+	t.Run("flush-delay", func(t *testing.T) {
+		srv := redistest.Start(t)
+		coretest.TestShared(t, func(t *testing.T) (core.Shared, core.Shared) {
+			cfg := redis.Config{URL: srv.URL(), Prefix: newPrefix(), FlushDelay: 20 * time.Microsecond}
+			return newTierWith(t, cfg, &recorder{}), newTierWith(t, cfg, &recorder{})
 		})
 	})
 }
