@@ -90,8 +90,9 @@
 //
 // # Failures
 //
-// Every call runs under its own deadline (Config.Timeout); rueidis retries
-// are off. Breakers cover groups of slots: on a cluster, 64 groups of 256
+// Every call runs under a deadline (Config.Timeout, which calls that start
+// together may share: see Tier.timeout); rueidis retries are off. Breakers
+// cover groups of slots: on a cluster, 64 groups of 256
 // consecutive slots (a key's slot is CRC16 of the full key, or of its
 // {hash tag}, mod 16384, as Redis computes it: keySlot), so a master's
 // slots fall in their own groups and a dead master opens only those; on a

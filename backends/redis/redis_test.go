@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -188,11 +189,16 @@ func newTier(t *testing.T, srv redisServer, inv core.Invalidator) *redis.Tier {
 // newTierAt is newTier on prefix, to share it with another tier.
 func newTierAt(t *testing.T, srv redisServer, prefix string, inv core.Invalidator) *redis.Tier {
 	t.Helper()
-	tier, err := redis.New(redis.Config{
-		URL:     srv.URL(),
-		Prefix:  prefix,
-		Timeout: time.Second, // generous: -race on 2 cores
-	})
+	return newTierWith(t, redis.Config{URL: srv.URL(), Prefix: prefix}, inv)
+}
+
+// newTierWith is newTier with cfg, whose Timeout defaults to 1s.
+func newTierWith(t *testing.T, cfg redis.Config, inv core.Invalidator) *redis.Tier {
+	t.Helper()
+	if cfg.Timeout == 0 {
+		cfg.Timeout = time.Second // generous: -race on 2 cores
+	}
+	tier, err := redis.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,6 +224,14 @@ func TestShared(t *testing.T) {
 		coretest.TestShared(t, func(t *testing.T) (core.Shared, core.Shared) {
 			prefix := newPrefix()
 			return newTierAt(t, srv, prefix, &recorder{}), newTierAt(t, srv, prefix, &recorder{})
+		})
+	})
+	// FlushDelay changes when commands reach the socket, not what they do.
+	t.Run("flush-delay", func(t *testing.T) {
+		srv := redistest.Start(t)
+		coretest.TestShared(t, func(t *testing.T) (core.Shared, core.Shared) {
+			cfg := redis.Config{URL: srv.URL(), Prefix: newPrefix(), FlushDelay: 20 * time.Microsecond}
+			return newTierWith(t, cfg, &recorder{}), newTierWith(t, cfg, &recorder{})
 		})
 	})
 }
@@ -334,4 +348,51 @@ func TestVersions(t *testing.T) {
 		v, err := tier.Version(ctx, "/short")
 		return err == nil && v == 0
 	})
+}
+
+// Timeout bounds a call whether its context can end or not (which shares
+// its deadline with other calls; see Tier.timeout), and the end of a
+// context that can end reaches the call.
+func TestTimeout(t *testing.T) {
+	srv := redistest.Start(t)
+	const timeout = 100 * time.Millisecond
+	tier, err := redis.New(redis.Config{URL: srv.URL(), Prefix: newPrefix(), Timeout: timeout, BreakerThreshold: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tier.Close()
+	bg := context.Background()
+	if _, _, err := tier.Get(bg, "k"); err != nil {
+		t.Fatal(err)
+	}
+	srv.Pause()
+	defer srv.Resume()
+	canceled, cancel := context.WithCancel(bg)
+	cancel()
+	cancelable, cancel2 := context.WithCancel(bg)
+	defer cancel2()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		want error
+	}{
+		{"background", bg, context.DeadlineExceeded},
+		{"without cancel", context.WithoutCancel(canceled), context.DeadlineExceeded},
+		{"cancelable", cancelable, context.DeadlineExceeded},
+		{"canceled", canceled, context.Canceled},
+	} {
+		// The second call may share the first one's deadline.
+		for range 2 {
+			begin := time.Now()
+			_, _, err := tier.Get(tc.ctx, "k")
+			took := time.Since(begin)
+			if !errors.Is(err, tc.want) {
+				t.Errorf("%s: Get with Redis paused: got %v; want %v", tc.name, err, tc.want)
+			}
+			// Generous above: -race on 2 busy cores.
+			if tc.want == context.DeadlineExceeded && (took < timeout || took > 10*timeout) {
+				t.Errorf("%s: Get with Redis paused took %v; want %v to %v", tc.name, took, timeout, 10*timeout)
+			}
+		}
+	}
 }
