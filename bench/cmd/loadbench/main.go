@@ -21,6 +21,11 @@
 // (-mode scenarios), 2 when the run could not be carried out, 130 when
 // interrupted.
 //
+// With -mode gains it measures the user service in front of a real
+// PostgreSQL instead: no cache, L2 only, and L1+L2 (ristretto, otter), on
+// uniform and Zipf reads of -users seeded users, into bench/results/gains.json
+// (see gains.go).
+//
 // Placement on two cores: the target under test (with its Redis, for
 // tiercache) runs on -server-cpu, wrk on -load-cpu. The origin is a separate
 // process on -origin-cpu, by default wrk's core: the origin's work belongs
@@ -62,7 +67,7 @@ var (
 )
 
 type config struct {
-	mode        string // bench, staleness, instances; origin and bare are the child processes
+	mode        string // bench, staleness, instances, gains; origin and bare are the child processes
 	origin      string // go or flask
 	listen      string // of a child process
 	duration    time.Duration
@@ -82,13 +87,14 @@ type config struct {
 	varnishArgs []string
 	out         string
 	scenarioFlags
+	users int // -mode gains
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("loadbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.mode, "mode", "bench", "bench (the throughput tables), staleness (cross-instance staleness of tiercache proxy), instances (one and three tiercache proxies on one Redis), scenarios (loadtest/scenarios.json with loadgen) or stack (redis-server and tiercache until Ctrl-C)")
+	fs.StringVar(&c.mode, "mode", "bench", "bench (the throughput tables), staleness (cross-instance staleness of tiercache proxy), instances (one and three tiercache proxies on one Redis), scenarios (loadtest/scenarios.json with loadgen), stack (redis-server and tiercache until Ctrl-C) or gains (the user service in front of PostgreSQL)")
 	fs.StringVar(&c.origin, "origin", "go", "origin: go (/item/N) or flask (the Flask user API, /user/userN; bench mode only)")
 	fs.StringVar(&c.listen, "listen", "", "-mode stack: tiercache's address (default 127.0.0.1:5000); else the address of the origin or bare process (internal)")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of one wrk run, or of one loadgen run's measured phase")
@@ -108,6 +114,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	varnishParams := fs.String("varnish-params", "", "varnishd parameters, comma-separated name=value (e.g. thread_pools=1)")
 	fs.StringVar(&c.out, "out", "bench/results/proxy.json", "file for the results (-mode scenarios: directory, default bench/results/loadtest); empty: none")
 	c.scenarioFlags.define(fs)
+	gainsFlags(fs, &c)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -126,6 +133,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if c.origin == "flask" && !isSet(fs, "targets") {
 		*targets = strings.Join(flaskTargets, ",")
 	}
+	if err := gainsDefaults(fs, &c); err != nil {
+		return c, err
+	}
 	for p := range strings.SplitSeq(*varnishParams, ",") {
 		if p = strings.TrimSpace(p); p == "" {
 			continue
@@ -143,8 +153,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, err
 	}
 	switch {
-	case !slices.Contains([]string{"bench", "staleness", "instances", "scenarios", "stack", "origin", "bare"}, c.mode):
-		return c, fmt.Errorf("-mode %q: want bench, staleness, instances, scenarios or stack", c.mode)
+	case !slices.Contains([]string{"bench", "staleness", "instances", "scenarios", "stack", "gains", "origin", "bare"}, c.mode):
+		return c, fmt.Errorf("-mode %q: want bench, staleness, instances, scenarios, stack or gains", c.mode)
 	case c.origin != "go" && c.origin != "flask":
 		return c, fmt.Errorf("-origin %q: want go or flask", c.origin)
 	case c.origin == "flask" && c.mode != "bench":
@@ -220,6 +230,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runScenarios(ctx, c, stdout, stderr)
 	case "stack":
 		return runStack(ctx, c, stdout, stderr)
+	case "gains":
+		return gains(ctx, c, stdout, stderr)
 	}
 	return bench(ctx, c, stdout, stderr)
 }
