@@ -256,7 +256,7 @@ func gains(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		}
 	}
 	rows := summarizeGains(runs)
-	head := fmt.Sprintf("Started %s; wrk -t%d -c%d on CPU %s, with the origin, PostgreSQL %s, on CPU %s; tiercache (user service, -store postgres) and its Redis on CPU %s; %d users, Zipf s=%g; %d × %v per target and workload, medians; `go run ./bench/cmd/loadbench -mode gains`.\n\n",
+	head := fmt.Sprintf("Started %s; wrk -t%d -c%d on CPU %s, with the origin, PostgreSQL %s, on CPU %s; tiercache (user service, -store postgres) and its Redis on CPU %s; %d users, Zipf s=%g; %d × %v per target and workload, medians; `make bin/loadbench && bin/loadbench -mode gains`.\n\n",
 		started.UTC().Format(time.RFC3339), c.threads, c.connections, cpuName(c.loadCPU), pgVersion, cpuName(c.originCPU),
 		cpuName(c.serverCPU), c.users, sc.Keys.S, c.rounds, c.duration)
 	var table strings.Builder
