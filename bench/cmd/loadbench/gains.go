@@ -272,8 +272,9 @@ func gains(ctx context.Context, c config, stdout, stderr io.Writer) error {
 			"zipf_draws": zipfDraws, "warm_passes": g.passes, "server_cpu": c.serverCPU, "load_cpu": c.loadCPU,
 			"postgres_cpu": c.originCPU, "wait_quiet": c.waitQuiet.String()},
 		"environment": g.environment(started, loadStart, pgVersion),
+		"started":     started.UTC().Format(time.RFC3339),
 		"runs":        runs,
-		"rows":        rows,
+		"summary":     rows,
 	})
 }
 

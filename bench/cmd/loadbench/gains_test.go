@@ -42,7 +42,7 @@ func TestGains(t *testing.T) {
 		Config      map[string]any `json:"config"`
 		Environment map[string]any `json:"environment"`
 		Runs        []gainsRun     `json:"runs"`
-		Rows        []gainsRow     `json:"rows"`
+		Rows        []gainsRow     `json:"summary"`
 	}
 	if err := json.Unmarshal(b, &report); err != nil {
 		t.Fatal(err)

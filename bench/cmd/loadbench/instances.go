@@ -77,8 +77,8 @@ type instancesRow struct {
 	Instances     int     `json:"instances"`
 	Workload      string  `json:"workload"`
 	RPS           float64 `json:"rps_median"`
-	P50           float64 `json:"p50_max_median_ms"`
-	P99           float64 `json:"p99_max_median_ms"`
+	P50           float64 `json:"p50_median_ms"` // the median over rounds of the highest p50 of the wrk processes
+	P99           float64 `json:"p99_median_ms"`
 	OriginPer1000 float64 `json:"origin_per_1000"`
 	Errors        int64   `json:"errors"`
 }

@@ -99,12 +99,26 @@ type loadFile struct {
 		ServerCPU   *int    `json:"server_cpu"`
 		LoadCPU     *int    `json:"load_cpu"`
 	} `json:"config"`
-	Summary []loadRow `json:"summary"`
+	Summary   []loadRow  `json:"summary"`
+	Staleness []staleRow `json:"staleness"` // -mode instances
+}
+
+// A staleRow is, in -mode instances, how long one reader instance answered
+// the old value after a write through another, over a workload's samples.
+type staleRow struct {
+	Workload   string  `json:"workload"`
+	Reader     string  `json:"reader"`
+	Samples    int     `json:"samples"`
+	FreshFirst int     `json:"fresh_at_first_read"`
+	P50        float64 `json:"lag_p50_ms"`
+	P99        float64 `json:"lag_p99_ms"`
+	Max        float64 `json:"lag_max_ms"`
+	Timeouts   int     `json:"not_fresh_within_5s"`
 }
 
 // A loadRow is one target on one workload. Which fields a mode fills:
 // gains VsNoCache; the proxy modes VsBare and VsTiercache; instances
-// Instances and the staleness percentiles.
+// Instances (its p50 and p99 are the highest of its wrk processes').
 type loadRow struct {
 	Target        string  `json:"target"`
 	Workload      string  `json:"workload"`
@@ -118,8 +132,6 @@ type loadRow struct {
 	VsBare        float64 `json:"vs_bare"`
 	VsTiercache   float64 `json:"vs_tiercache"`
 	VsNoCache     float64 `json:"vs_no_cache"`
-	StaleP50      float64 `json:"stale_p50_ms"`
-	StaleP99      float64 `json:"stale_p99_ms"`
 }
 
 // row returns the row of target on workload.
