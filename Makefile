@@ -11,7 +11,7 @@ FUZZTIME  ?= 10s
 # from the root, where they find ./cmd/tiercache, bench/results and BENCHMARKS.md.
 MODULES   := . bench loadtest cmd/coherence
 
-.PHONY: run test deps check k6check unit fuzz allocs bench bench-proxy build clean coherence coherence-cluster coherence-proxy
+.PHONY: run test deps check k6check unit fuzz allocs bench bench-full bench-proxy build clean coherence coherence-cluster coherence-proxy
 .PHONY: stack loadtest loadtest-all
 
 ## run: build bin/tiercache and serve on :5000 (embedded store in ./data); L2 is the Redis on
@@ -94,11 +94,17 @@ bin/loadbench:
 bin/report:
 	$(GO) build -C bench -o $(CURDIR)/bin/report ./cmd/report
 
-## bench: the benchmark suite in bench/ (about 10 minutes on 2 cores); raw results,
-## the run's environment and a redis-benchmark baseline go to bench/results/, the
-## tables to BENCHMARKS.md, the charts to bench/charts/
+## bench: the go benchmarks of bench/, a redis-benchmark baseline, and the load runs of
+## bench/cmd/loadbench under wrk (the user service on PostgreSQL; the proxies in front of the Go
+## origin and of the Flask service); about 15 minutes on 2 cores. Raw results and the run's
+## environment go to bench/results/, the tables to BENCHMARKS.md, the charts to bench/charts/
 bench: deps
 	GO=$(GO) ./bench/run.sh
+
+## bench-full: the same with 6 repetitions, BenchmarkConfigs at 1M users too, and the load runs
+## that take longest: 1 against 3 proxies, cross-proxy staleness, the load-test scenarios
+bench-full: deps
+	GO=$(GO) ./bench/run.sh full
 
 ## bench-proxy: tiercache proxy, a bare fasthttp server, nginx proxy_cache and Varnish in front
 ## of one origin, under wrk in alternating rounds (about 3 minutes); the table goes to stdout,

@@ -1,33 +1,62 @@
 #!/usr/bin/env bash
-# The benchmark suite, as `make bench` runs it. It writes bench/results/:
+# The benchmark suite: `make bench` runs `bench/run.sh`, `make bench-full`
+# runs `bench/run.sh full`. It writes bench/results/:
 #
 #   raw.txt              the output of every `go test -bench` run, for benchstat
 #   env.txt              date, commit, Go version, CPU, cores, the commands, wall time
 #   redis-benchmark.txt  redis-benchmark -t get against a fresh redis-server on
 #                        loopback: the same-run baseline of the L2 paths
+#   gains.json           loadbench -mode gains: the user service on PostgreSQL
+#   proxy.json           loadbench: the proxies in front of the Go origin
+#   proxy-flask.json     loadbench -origin flask: the same in front of Flask
 #
-# and BENCHMARKS.md at the root: the tables, from bench/cmd/report.
+# and, with `full`, also (each with its .md table):
+#
+#   instances.json, proxy-staleness.json, loadtest/   loadbench -mode instances,
+#                        -mode staleness, -mode scenarios (the Go load generator)
+#
+# and BENCHMARKS.md at the root, with its charts in bench/charts/, from
+# bench/cmd/report. `make bench` takes about 15 minutes on 2 cores; `full`
+# uses 6 repetitions instead of 3 for the go benchmarks, BenchmarkConfigs
+# with 1M users too, and the three extra load runs.
 #
 # Repetitions and times can be overridden, e.g. PATHS_COUNT=3 ./bench/run.sh:
 #   PATHS_COUNT/PATHS_TIME      BenchmarkCore, BenchmarkHandler, BenchmarkHTTP
 #   CONFIGS_COUNT/CONFIGS_TIME  BenchmarkConfigs (a fixed number of reads per run)
-#   HITRATIO_COUNT/HITRATIO_TIME  BenchmarkHitRatio (100k users, 6 L1 sizes, both
-#                               libraries: about 2 minutes on 2 cores)
+#   HITRATIO_COUNT/HITRATIO_TIME  BenchmarkHitRatio (100k users, 6 L1 sizes, both libraries)
 #   WRITES_COUNT/WRITES_TIME    BenchmarkRegister, BenchmarkWrite
 #   MEMORY_COUNT                BenchmarkL1Memory (one fill of each tier per run)
+#   TRACKING_COUNT/TRACKING_TIME  BenchmarkTracking
+#   LOAD_DURATION/LOAD_ROUNDS   each loadbench run's wrk time and rounds (5s, 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
-PATHS_COUNT=${PATHS_COUNT:-10}
+full=0
+case "${1:-}" in
+  "") ;;
+  full) full=1 ;;
+  *) echo "usage: bench/run.sh [full]" >&2; exit 2 ;;
+esac
+reps=3
+[ "$full" -eq 1 ] && reps=6
+PATHS_COUNT=${PATHS_COUNT:-$reps}
 PATHS_TIME=${PATHS_TIME:-0.5s}
-CONFIGS_COUNT=${CONFIGS_COUNT:-6}
+CONFIGS_COUNT=${CONFIGS_COUNT:-$reps}
 CONFIGS_TIME=${CONFIGS_TIME:-100000x}
 HITRATIO_COUNT=${HITRATIO_COUNT:-2}
 HITRATIO_TIME=${HITRATIO_TIME:-50000x}
-WRITES_COUNT=${WRITES_COUNT:-6}
+WRITES_COUNT=${WRITES_COUNT:-$reps}
 WRITES_TIME=${WRITES_TIME:-1s}
-MEMORY_COUNT=${MEMORY_COUNT:-3}
+MEMORY_COUNT=${MEMORY_COUNT:-2}
+TRACKING_COUNT=${TRACKING_COUNT:-2}
+TRACKING_TIME=${TRACKING_TIME:-1s}
+LOAD_DURATION=${LOAD_DURATION:-5s}
+LOAD_ROUNDS=${LOAD_ROUNDS:-3}
+# make bench: the libraries side by side at 100k users only (the rows
+# BENCHMARKS.md compares); full: every set of tiers at 100k and 1M users.
+configs='^BenchmarkConfigs$/^users=100k$/./^tiers=(L1\+L2|otter\+L2)$'
+[ "$full" -eq 1 ] && configs='^BenchmarkConfigs$'
 
 out=bench/results
 raw=$out/raw.txt
@@ -72,11 +101,11 @@ bench() {
 }
 
 bench -bench '^Benchmark(Core|Handler|HTTP)$' -count "$PATHS_COUNT" -benchtime "$PATHS_TIME"
-bench -bench '^BenchmarkConfigs$' -count "$CONFIGS_COUNT" -benchtime "$CONFIGS_TIME"
+bench -bench "$configs" -count "$CONFIGS_COUNT" -benchtime "$CONFIGS_TIME"
 bench -bench '^BenchmarkHitRatio$' -count "$HITRATIO_COUNT" -benchtime "$HITRATIO_TIME"
 bench -bench '^Benchmark(Register|Write)$' -count "$WRITES_COUNT" -benchtime "$WRITES_TIME"
 bench -bench '^BenchmarkL1Memory$' -count "$MEMORY_COUNT" -benchtime 1x
-bench -bench '^BenchmarkTracking$' -count "${TRACKING_COUNT:-3}" -benchtime "${TRACKING_TIME:-1s}"
+bench -bench '^BenchmarkTracking$' -count "$TRACKING_COUNT" -benchtime "$TRACKING_TIME"
 
 # The baseline of the L2 paths: GETs of an 80-byte value (a user's size in
 # Redis) on 1 connection (rueidis' count), on 1 connection with 32 in flight
@@ -104,6 +133,26 @@ if command -v redis-benchmark >/dev/null 2>&1; then
   echo "command: redis-benchmark -h 127.0.0.1 -p PORT -t get -d 80 -n 200000 {-c 1, -c 1 -P 32, -c 32} --csv" >>"$env"
 else
   echo "redis-benchmark not installed (Debian: apt-get install redis-tools): no baseline for the L2 paths" | tee "$rb"
+fi
+
+# The load runs: loadbench, built once, wrk on CPU 1 against the target on
+# CPU 0 (see bench/cmd/loadbench). A failed run does not stop the others.
+"$GO" build -C bench -trimpath -o "$PWD/bin/loadbench" ./cmd/loadbench
+load() {
+  echo "command: loadbench $*" >>"$env"
+  echo "== loadbench $*"
+  bin/loadbench "$@" || failed=1
+}
+load -mode gains -rounds "$LOAD_ROUNDS" -duration "$LOAD_DURATION"
+load -rounds "$LOAD_ROUNDS" -duration "$LOAD_DURATION"
+load -origin flask -rounds "$LOAD_ROUNDS" -duration "$LOAD_DURATION"
+if [ "$full" -eq 1 ]; then
+  load -mode instances -rounds "$LOAD_ROUNDS" -duration "$LOAD_DURATION"
+  load -mode staleness
+  # Exit 1 is a scenario's threshold missed: a result, which the table shows.
+  echo "command: loadbench -mode scenarios" >>"$env"
+  echo "== loadbench -mode scenarios"
+  bin/loadbench -mode scenarios || [ $? -eq 1 ] || failed=1
 fi
 
 echo "wall: $((SECONDS - start))s" >>"$env"

@@ -141,7 +141,7 @@ func TestHeadline(t *testing.T) {
 	// Without the Flask run, the Go origin's; its ratios from its own origin row.
 	in.proxyFlask = nil
 	h = sectionText(t, render(in, nil), "What tiercache buys")
-	if !strings.Contains(h, "| Go origin, hit | tiercache | 54,000/s | 1.00 ms | 4.00 ms | 0.0 | 40× |") || !strings.Contains(h, "`make bench-full` measures it") {
+	if !strings.Contains(h, "| Go origin, hit | tiercache | 54,000/s | 1.00 ms | 4.00 ms | 0.0 | 40× |") || !strings.Contains(h, "`make bench` measures it") {
 		t.Errorf("headline without proxy-flask:\n%s", h)
 	}
 }

@@ -23,7 +23,7 @@ var producers = map[string]string{
 	bench.FileRedisBenchmark: makeBench,
 	bench.FileGains:          makeBench,
 	bench.FileProxy:          makeBench,
-	bench.FileProxyFlask:     makeBenchFull,
+	bench.FileProxyFlask:     makeBench,
 	bench.FileInstances:      makeBenchFull,
 	bench.FileStaleness:      makeBenchFull,
 	bench.DirLoadtest:        makeBenchFull,
