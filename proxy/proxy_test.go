@@ -558,3 +558,43 @@ func TestAnswersKeepTheirHeaders(t *testing.T) {
 		}
 	}
 }
+
+// rawGet sends GET path to the server at url and returns the answer's bytes.
+func rawGet(t *testing.T, url, path string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// A hit writes the stored header names without normalizing them again:
+// they are stored as the client normalized them, so a name the origin
+// sent in lower case is canonical on the wire, on a miss and on a hit.
+func TestHitHeaderNamesCanonical(t *testing.T) {
+	o := origintest.Start(t)
+	o.Put("/h", "body")
+	o.Set("/h", origintest.Behavior{Header: http.Header{"cache-control": {"max-age=60"}, "x-lower-name": {"v"}}})
+	in := startSolo(t, o.URL(), Config{})
+	for _, what := range []string{"miss", "hit"} {
+		got := rawGet(t, in.url, "/h")
+		head, _, _ := strings.Cut(got, "\r\n\r\n")
+		if !strings.Contains(head, "\r\nX-Lower-Name: v\r\n") || !strings.Contains(head, "\r\nCache-Control: max-age=60\r\n") ||
+			strings.Contains(head, "x-lower-name") {
+			t.Errorf("%s: got header %q; want X-Lower-Name and Cache-Control in canonical form", what, head)
+		}
+		if what == "hit" && !strings.Contains(head, "\r\nCache-Status: tiercache; hit; detail=l1") {
+			t.Errorf("%s: got header %q; want an L1 hit", what, head)
+		}
+	}
+}
