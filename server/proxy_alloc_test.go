@@ -116,7 +116,7 @@ func BenchmarkProxyL1Hit(b *testing.B) {
 			s.Handler(ctx)
 		}
 	})
-	b.ReportMetric(float64((cpuTime(b) - cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64((cpuTime(b)-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
 
 var _ fasthttp.RequestHandler = (*Server)(nil).Handler
