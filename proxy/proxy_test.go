@@ -559,8 +559,9 @@ func TestAnswersKeepTheirHeaders(t *testing.T) {
 	}
 }
 
-// rawGet sends GET path to the server at url and returns the answer's bytes.
-func rawGet(t *testing.T, url, path string) string {
+// rawGet sends GET path, with the header lines in extra, to the server at
+// url and returns the answer's bytes.
+func rawGet(t *testing.T, url, path string, extra ...string) string {
 	t.Helper()
 	c, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
 	if err != nil {
@@ -568,7 +569,11 @@ func rawGet(t *testing.T, url, path string) string {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); err != nil {
+	req := "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+	for _, line := range extra {
+		req += line + "\r\n"
+	}
+	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	b, err := io.ReadAll(c)
@@ -595,6 +600,34 @@ func TestHitHeaderNamesCanonical(t *testing.T) {
 		}
 		if what == "hit" && !strings.Contains(head, "\r\nCache-Status: tiercache; hit; detail=l1") {
 			t.Errorf("%s: got header %q; want an L1 hit", what, head)
+		}
+	}
+}
+
+// Request header names in any case count on a hit: the proxy looks up
+// Authorization, Cookie, If-None-Match and If-Modified-Since by their
+// canonical names, which the server gave them when it read the request.
+func TestHitRequestHeadersAnyCase(t *testing.T) {
+	o := origintest.Start(t)
+	v := o.Put("/c", "body")
+	o.Set("/c", cacheable(60))
+	in := startSolo(t, o.URL(), Config{})
+	rawGet(t, in.url, "/c") // fills L1
+	for _, c := range []struct {
+		line, want string
+	}{
+		{"", "HTTP/1.1 200 OK\r\n"},
+		{"if-none-match: " + origintest.ETag(v), "HTTP/1.1 304 Not Modified\r\n"},
+		{"IF-MODIFIED-SINCE: Sun, 06 Nov 2044 08:49:37 GMT", "HTTP/1.1 304 Not Modified\r\n"},
+		{"authorization: Bearer x", "Cache-Status: tiercache; fwd=request"},
+		{"cookie: a=b", "Cache-Status: tiercache; fwd=request"},
+	} {
+		var extra []string
+		if c.line != "" {
+			extra = append(extra, c.line)
+		}
+		if got := rawGet(t, in.url, "/c", extra...); !strings.Contains(got, c.want) {
+			t.Errorf("with %q: got %q; want it to contain %q", c.line, got, c.want)
 		}
 	}
 }
