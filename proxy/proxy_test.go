@@ -558,3 +558,76 @@ func TestAnswersKeepTheirHeaders(t *testing.T) {
 		}
 	}
 }
+
+// rawGet sends GET path, with the header lines in extra, to the server at
+// url and returns the answer's bytes.
+func rawGet(t *testing.T, url, path string, extra ...string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	req := "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+	for _, line := range extra {
+		req += line + "\r\n"
+	}
+	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// A hit writes the stored header names without normalizing them again:
+// they are stored as the client normalized them, so a name the origin
+// sent in lower case is canonical on the wire, on a miss and on a hit.
+func TestHitHeaderNamesCanonical(t *testing.T) {
+	o := origintest.Start(t)
+	o.Put("/h", "body")
+	o.Set("/h", origintest.Behavior{Header: http.Header{"cache-control": {"max-age=60"}, "x-lower-name": {"v"}}})
+	in := startSolo(t, o.URL(), Config{})
+	for _, what := range []string{"miss", "hit"} {
+		got := rawGet(t, in.url, "/h")
+		head, _, _ := strings.Cut(got, "\r\n\r\n")
+		if !strings.Contains(head, "\r\nX-Lower-Name: v\r\n") || !strings.Contains(head, "\r\nCache-Control: max-age=60\r\n") ||
+			strings.Contains(head, "x-lower-name") {
+			t.Errorf("%s: got header %q; want X-Lower-Name and Cache-Control in canonical form", what, head)
+		}
+		if what == "hit" && !strings.Contains(head, "\r\nCache-Status: tiercache; hit; detail=l1") {
+			t.Errorf("%s: got header %q; want an L1 hit", what, head)
+		}
+	}
+}
+
+// Request header names in any case count on a hit: the proxy looks up
+// Authorization, Cookie, If-None-Match and If-Modified-Since by their
+// canonical names, which the server gave them when it read the request.
+func TestHitRequestHeadersAnyCase(t *testing.T) {
+	o := origintest.Start(t)
+	v := o.Put("/c", "body")
+	o.Set("/c", cacheable(60))
+	in := startSolo(t, o.URL(), Config{})
+	rawGet(t, in.url, "/c") // fills L1
+	for _, c := range []struct {
+		line, want string
+	}{
+		{"", "HTTP/1.1 200 OK\r\n"},
+		{"if-none-match: " + origintest.ETag(v), "HTTP/1.1 304 Not Modified\r\n"},
+		{"IF-MODIFIED-SINCE: Sun, 06 Nov 2044 08:49:37 GMT", "HTTP/1.1 304 Not Modified\r\n"},
+		{"authorization: Bearer x", "Cache-Status: tiercache; fwd=request"},
+		{"cookie: a=b", "Cache-Status: tiercache; fwd=request"},
+	} {
+		var extra []string
+		if c.line != "" {
+			extra = append(extra, c.line)
+		}
+		if got := rawGet(t, in.url, "/c", extra...); !strings.Contains(got, c.want) {
+			t.Errorf("with %q: got %q; want it to contain %q", c.line, got, c.want)
+		}
+	}
+}

@@ -25,6 +25,18 @@ func (s *Server) Serve(ln net.Listener) error {
 // conn is a connection accepted by Serve. The connTracker keeps it in its
 // idle list (by the intrusive prev/next links, so that tracking allocates
 // nothing per request) while it waits for a request.
+//
+// Its deadlines are lazy: fasthttp sets three per request (the wait for the
+// next request, the request's read, the answer's write), each a little
+// later than the deadline it replaces, and each would cost two clock reads
+// and an update of the runtime's timer heap. Instead, the socket keeps the
+// deadline it has (armed) while it is no later than the one asked for
+// (want); a read or write that the socket's deadline interrupts before want
+// has passed is tried again with want armed, which happens about once per
+// IdleTimeout on a busy connection. A deadline earlier than the armed one,
+// or one where none is armed, is armed at once, so that a deadline in the
+// past still interrupts a blocked read at once. A read or write therefore
+// fails at the deadline asked for, as on a bare socket.
 type conn struct {
 	net.Conn
 
@@ -33,6 +45,9 @@ type conn struct {
 	// looks at it, so it needs no lock.
 	read bool
 
+	dmu    sync.Mutex
+	rd, wd deadline // guarded by dmu
+
 	// Guarded by connTracker.mu.
 	prev, next *conn
 	idle       bool // in the idle list
@@ -40,12 +55,89 @@ type conn struct {
 	closed     bool // fasthttp reported it closed: no longer counted
 }
 
+// deadline is one direction's deadline of a conn. Invariant: armed is zero
+// (no deadline) only when want is, and otherwise no later than want.
+type deadline struct {
+	want  time.Time // asked for by the last Set*Deadline; zero: none
+	armed time.Time // set on the socket
+}
+
 func (c *conn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if n > 0 {
-		c.read = true
+	for {
+		n, err := c.Conn.Read(p)
+		if n > 0 {
+			c.read = true
+		}
+		if n > 0 || err == nil || !isTimeout(err) || !c.retry(false) {
+			return n, err
+		}
+	}
+}
+
+func (c *conn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	for err != nil && isTimeout(err) && c.retry(true) {
+		var m int
+		m, err = c.Conn.Write(p[n:])
+		n += m
 	}
 	return n, err
+}
+
+func (c *conn) SetDeadline(t time.Time) error {
+	if err := c.setDeadline(false, t); err != nil {
+		return err
+	}
+	return c.setDeadline(true, t)
+}
+
+func (c *conn) SetReadDeadline(t time.Time) error  { return c.setDeadline(false, t) }
+func (c *conn) SetWriteDeadline(t time.Time) error { return c.setDeadline(true, t) }
+
+// setDeadline records t as the read (or write) deadline, and sets it on the
+// socket only when the armed one is later, or there is none.
+func (c *conn) setDeadline(write bool, t time.Time) error {
+	c.dmu.Lock()
+	d := &c.rd
+	if write {
+		d = &c.wd
+	}
+	d.want = t
+	var err error
+	if !t.IsZero() && (d.armed.IsZero() || t.Before(d.armed)) {
+		err = c.arm(write, d, t)
+	}
+	c.dmu.Unlock()
+	return err
+}
+
+// retry reports whether a read (or write) that the socket's deadline
+// interrupted is to be tried again: when the deadline asked for has not
+// passed, which it arms first.
+func (c *conn) retry(write bool) bool {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	d := &c.rd
+	if write {
+		d = &c.wd
+	}
+	if !d.want.IsZero() && !time.Now().Before(d.want) {
+		return false
+	}
+	return c.arm(write, d, d.want) == nil
+}
+
+func (c *conn) arm(write bool, d *deadline, t time.Time) error {
+	var err error
+	if write {
+		err = c.Conn.SetWriteDeadline(t)
+	} else {
+		err = c.Conn.SetReadDeadline(t)
+	}
+	if err == nil {
+		d.armed = t
+	}
+	return err
 }
 
 // connTracker counts the open connections of a Server through fasthttp's

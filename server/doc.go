@@ -51,4 +51,12 @@
 // A GET of a user in L1 allocates nothing: the cache returns the rendered
 // user JSON, and the handler appends the envelope around it into the
 // response's pooled buffer. alloc_test.go holds it to 0 allocations.
+//
+// Per request, fasthttp sets three socket deadlines for Config's timeouts,
+// each costing two clock reads and an update of the runtime's timer heap,
+// and reads the clock once more for RequestCtx.Time. That last read is
+// skipped (LazyRequestTime, no handler calls Time), and a deadline later
+// than the one the socket has is only recorded (see conn): the timeouts
+// stay exact. BenchmarkServeConn measures the whole request loop against
+// loadtest/cmd/bare's server.
 package server

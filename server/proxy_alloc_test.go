@@ -108,6 +108,7 @@ func TestProxyZeroAllocs(t *testing.T) {
 func BenchmarkProxyL1Hit(b *testing.B) {
 	s, _ := newHotProxy(b, nil)
 	b.ReportAllocs()
+	cpu := cpuTime(b)
 	b.RunParallel(func(pb *testing.PB) {
 		ctx := newCtx("GET", "/a")
 		for pb.Next() {
@@ -115,6 +116,7 @@ func BenchmarkProxyL1Hit(b *testing.B) {
 			s.Handler(ctx)
 		}
 	})
+	b.ReportMetric(float64((cpuTime(b)-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
 
 var _ fasthttp.RequestHandler = (*Server)(nil).Handler

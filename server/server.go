@@ -121,6 +121,11 @@ func newServer(cfg Config) *Server {
 		CloseOnShutdown: true,
 		Concurrency:     cfg.MaxConns,
 		ConnState:       s.conns.connState,
+		// No handler calls RequestCtx.Time: do not read the clock for it
+		// on every request. fasthttp then keeps the time of a connection's
+		// last request, which Shutdown's sweep of idle connections reads,
+		// from the clock it reads once a second for the Date header.
+		LazyRequestTime: true,
 		// Keep request bytes out of fasthttp's error texts, which a client
 		// controls; fasthttpLogger does not log those texts either.
 		SecureErrorLogMessage: true,
