@@ -51,11 +51,13 @@ import (
 // cache still coalesces concurrent reads of one user (singleflight), so it
 // lets through fewer reads than requests when those overlap, as on Zipf.
 
-// gainsTarget is one configuration of the user service under test.
+// gainsTarget is one configuration of the user service under test, or
+// the ceiling.
 type gainsTarget struct {
 	name  string   // in the table
 	slug  string   // in file names
 	redis bool     // has L2
+	bare  bool     // loadtest/cmd/bare, not tiercache
 	args  []string // tiercache flags beyond -listen, -store and -redis
 }
 
@@ -64,6 +66,11 @@ var gainsTargets = []gainsTarget{
 	{name: "L2 only", slug: "l2", redis: true, args: []string{"-l1-bytes", "0"}},
 	{name: "L1+L2 ristretto", slug: "ristretto", redis: true, args: []string{"-l1-backend", "ristretto"}},
 	{name: "L1+L2 otter", slug: "otter", redis: true, args: []string{"-l1-backend", "otter"}},
+	// The ceiling of the L1+L2 rows: a fasthttp server with tiercache's
+	// settings that writes the bytes of an L1 hit of any seeded user and
+	// does nothing else. Its ratio to L1+L2 is the cost of tiercache's own
+	// request path, which the hits spend outside the cache.
+	{name: "bare", slug: "bare", bare: true},
 }
 
 var gainsWorkloads = []string{"uniform", "zipf"}
@@ -168,6 +175,7 @@ type gainsRow struct {
 type gainsEnv struct {
 	*env
 	bin     string
+	bareBin string
 	pg      *launch.Postgres
 	redis   *launch.Redis
 	names   []string
@@ -207,8 +215,11 @@ func gains(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	}
 	progress := func(format string, args ...any) { fmt.Fprintf(stderr, "gains: "+format+"\n", args...) }
 
-	progress("building tiercache")
+	progress("building tiercache and bare")
 	if g.bin, err = g.buildTiercache(); err != nil {
+		return err
+	}
+	if g.bareBin, err = goBuild(dir, "./loadtest/cmd/bare"); err != nil {
 		return err
 	}
 	pgDir, err := g.subdir("postgres")
@@ -451,8 +462,11 @@ func (g *gainsEnv) runTarget(ctx context.Context, t gainsTarget, round int, prog
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	base := "http://" + addr
-	args := append([]string{"-listen", addr, "-store", g.pg.URL(), "-redis", redisURL, "-log-level", "warn"}, t.args...)
-	p, err := startProc(fmt.Sprintf("tiercache-%s-%d", t.slug, round+1), g.dir, g.c.serverCPU, base, "/readyz", g.bin, args...)
+	bin, args, ready := g.bin, append([]string{"-listen", addr, "-store", g.pg.URL(), "-redis", redisURL, "-log-level", "warn"}, t.args...), "/readyz"
+	if t.bare {
+		bin, args, ready = g.bareBin, []string{"-listen", addr}, "/user/"+g.names[0]
+	}
+	p, err := startProc(fmt.Sprintf("tiercache-%s-%d", t.slug, round+1), g.dir, g.c.serverCPU, base, ready, bin, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -461,16 +475,19 @@ func (g *gainsEnv) runTarget(ctx context.Context, t gainsTarget, round int, prog
 	if t.redis {
 		pids = append(pids, g.redis.Pid())
 	}
-	t0 := time.Now()
-	passes, hits, err := warmUsers(ctx, base, g.names, g.passes, t.redis)
-	if err != nil {
-		return nil, fmt.Errorf("%w%s", err, logTail(g.dir, p))
+	var passes, hits int
+	var warmSecs float64
+	if !t.bare { // bare has nothing to warm
+		t0 := time.Now()
+		if passes, hits, err = warmUsers(ctx, base, g.names, g.passes, t.redis); err != nil {
+			return nil, fmt.Errorf("%w%s", err, logTail(g.dir, p))
+		}
+		warmSecs = time.Since(t0).Seconds()
+		progress("%-15s round %d: warmed in %.1fs, %d passes, %d of %d users hit at their last read", t.name, round+1, warmSecs, passes, hits, len(g.names))
 	}
-	warmSecs := time.Since(t0).Seconds()
-	progress("%-15s round %d: warmed in %.1fs, %d passes, %d of %d users hit at their last read", t.name, round+1, warmSecs, passes, hits, len(g.names))
 	var runs []gainsRun
 	for _, w := range gainsWorkloads {
-		r, err := g.measure(ctx, t.name, base, pids, w, round)
+		r, err := g.measure(ctx, t, base, pids, w, round)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w%s", w, err, logTail(g.dir, p))
 		}
@@ -587,13 +604,17 @@ func readServiceStats(base string) (serviceStats, error) {
 
 // measure runs wrk once against the service at base and reads its
 // counters and the CPU time of it (pids) and of PostgreSQL around it.
-func (g *gainsEnv) measure(ctx context.Context, name, base string, pids []int, workload string, round int) (gainsRun, error) {
+func (g *gainsEnv) measure(ctx context.Context, t gainsTarget, base string, pids []int, workload string, round int) (gainsRun, error) {
 	c := g.c
-	r := gainsRun{Target: name, Workload: workload, Round: round + 1}
+	r := gainsRun{Target: t.name, Workload: workload, Round: round + 1}
+	stats := readServiceStats
+	if t.bare { // no counters: it reads no store and no cache
+		stats = func(string) (serviceStats, error) { return serviceStats{}, nil }
+	}
 	r.BusyBefore = waitQuiet(ctx, c.waitQuiet)
 	r.Load1 = loadavg()
 	pgPids := func() []int { return append([]int{g.pg.Pid()}, launch.Descendants(g.pg.Pid())...) }
-	before, err := readServiceStats(base)
+	before, err := stats(base)
 	if err != nil {
 		return r, err
 	}
@@ -605,7 +626,7 @@ func (g *gainsEnv) measure(ctx context.Context, name, base string, pids []int, w
 	}
 	secs := time.Since(wall).Seconds()
 	cpu1, pgCPU1, redisCPU1, cores1 := procCPU(pids), procCPU(pgPids()), procCPU(redis0), coreTicks()
-	after, err := readServiceStats(base)
+	after, err := stats(base)
 	if err != nil {
 		return r, err
 	}

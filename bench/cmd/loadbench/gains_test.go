@@ -84,6 +84,10 @@ func TestGains(t *testing.T) {
 	// Warmed, L1+L2 lets nothing through; the bound leaves room for a
 	// machine so busy that Redis calls miss their 50ms deadline, which
 	// sends reads to the store (the runs' l2_errors).
+	// bare reads nothing.
+	if r := rows["bare/zipf"]; r.OriginPer1000 != 0 {
+		t.Errorf("bare, zipf: %.1f PostgreSQL reads per 1000 requests; want 0", r.OriginPer1000)
+	}
 	noCache := rows["no cache/zipf"].OriginPer1000
 	for _, name := range []string{"L1+L2 ristretto", "L1+L2 otter"} {
 		if r := rows[name+"/zipf"]; r.OriginPer1000 > 100 || r.OriginPer1000*4 > noCache {
@@ -101,7 +105,7 @@ func TestGains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := regexp.MustCompile(`(?m)^\| (no cache|L2 only|L1\+L2 ristretto|L1\+L2 otter) \| (uniform|zipf) \|`).FindAll(md, -1)
+	lines := regexp.MustCompile(`(?m)^\| (no cache|L2 only|L1\+L2 ristretto|L1\+L2 otter|bare) \| (uniform|zipf) \|`).FindAll(md, -1)
 	if len(lines) != len(gainsTargets)*len(gainsWorkloads) || !strings.HasPrefix(string(md), "Started ") ||
 		!bytes.Contains(md, stdout.Bytes()) {
 		t.Errorf("gains.md:\n%s\nstdout:\n%s", md, stdout.String())
