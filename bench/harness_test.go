@@ -406,7 +406,10 @@ type env struct {
 func newEnv(tb testing.TB, store users.Store, t tiers) *env {
 	tb.Helper()
 	e := &env{store: store}
-	cfg := core.Config{Logger: logger}
+	// Not-found entries live as long as found ones here: the negative-l1
+	// path measures a negative hit, and with the default 30s a run that
+	// reuses its env past that would meet expired entries.
+	cfg := core.Config{Logger: logger, NegativeTTL: time.Hour}
 	if t.l1Entries != 0 {
 		e.l1 = newL1(tb, t.l1Entries, t.otter)
 		cfg.L1 = e.l1

@@ -27,7 +27,7 @@
 #   WRITES_COUNT/WRITES_TIME    BenchmarkRegister, BenchmarkWrite
 #   MEMORY_COUNT                BenchmarkL1Memory (one fill of each tier per run)
 #   TRACKING_COUNT/TRACKING_TIME  BenchmarkTracking
-#   LOAD_DURATION/LOAD_ROUNDS   each loadbench run's wrk time and rounds (5s, 3)
+#   LOAD_DURATION/LOAD_ROUNDS   each loadbench run's wrk time and rounds (4s, 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,13 +45,13 @@ PATHS_TIME=${PATHS_TIME:-0.5s}
 CONFIGS_COUNT=${CONFIGS_COUNT:-$reps}
 CONFIGS_TIME=${CONFIGS_TIME:-100000x}
 HITRATIO_COUNT=${HITRATIO_COUNT:-2}
-HITRATIO_TIME=${HITRATIO_TIME:-50000x}
+HITRATIO_TIME=${HITRATIO_TIME:-30000x}
 WRITES_COUNT=${WRITES_COUNT:-$reps}
 WRITES_TIME=${WRITES_TIME:-1s}
 MEMORY_COUNT=${MEMORY_COUNT:-2}
 TRACKING_COUNT=${TRACKING_COUNT:-2}
 TRACKING_TIME=${TRACKING_TIME:-1s}
-LOAD_DURATION=${LOAD_DURATION:-5s}
+LOAD_DURATION=${LOAD_DURATION:-4s}
 LOAD_ROUNDS=${LOAD_ROUNDS:-3}
 # make bench: the libraries side by side at 100k users only (the rows
 # BENCHMARKS.md compares); full: every set of tiers at 100k and 1M users.
