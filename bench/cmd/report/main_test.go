@@ -149,7 +149,7 @@ func TestHeadline(t *testing.T) {
 func TestMissingInputs(t *testing.T) {
 	t.Parallel()
 	dir := writeResults(t, bench.FileRaw, bench.FileEnv)
-	out := filepath.Join(t.TempDir(), "B.md")
+	out := filepath.Join(t.TempDir(), "BENCHMARKS.md")
 	charts := filepath.Join(filepath.Dir(out), "charts")
 	if err := os.MkdirAll(charts, 0o755); err != nil {
 		t.Fatal(err)
@@ -195,7 +195,7 @@ func TestMissingInputs(t *testing.T) {
 
 func TestEveryChartIsDrawnAndLinked(t *testing.T) {
 	t.Parallel()
-	out := filepath.Join(t.TempDir(), "B.md")
+	out := filepath.Join(t.TempDir(), "BENCHMARKS.md")
 	dir := filepath.Join(filepath.Dir(out), "img")
 	if err := run([]string{"-results", fixtures, "-o", out, "-charts", dir}, nil); err != nil {
 		t.Fatal(err)
