@@ -307,23 +307,13 @@ func bench(ctx context.Context, c config, stdout, stderr io.Writer) error {
 			"server_cpu": c.serverCPU, "load_cpu": c.loadCPU, "origin_cpu": c.originCPU, "wait_quiet": c.waitQuiet.String(), "varnish_args": c.varnishArgs},
 		"warm_hits": warmHits, "summary": rows, "runs": runs,
 	}
-	b, err := json.MarshalIndent(report, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(c.out), 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(c.out, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
 	// The same table for BENCHMARKS.md, which bench/cmd/report includes.
 	var md strings.Builder
-	fmt.Fprintf(&md, "Started %s; load generator `wrk` on CPU %d, the target under test on CPU %d; `make bench-proxy`.\n\n",
+	fmt.Fprintf(&md, "Started %s; load generator `wrk` on CPU %d, the target under test on CPU %d; `make bench`.\n\n",
 		started.UTC().Format(time.RFC3339), c.loadCPU, c.serverCPU)
 	md.WriteString(originCaption(c))
 	writeMarkdown(&md, rows, c)
-	return os.WriteFile(strings.TrimSuffix(c.out, ".json")+".md", []byte(md.String()), 0o644)
+	return writeReport(c.out, md.String(), report)
 }
 
 func descendantsOf(pids []int) []int {

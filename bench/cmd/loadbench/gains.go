@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -309,21 +308,6 @@ func (g *gainsEnv) environment(started time.Time, loadStart, pgVersion string) m
 			"wrk": cpuName(c.loadCPU), "postgres": cpuName(c.originCPU)}}
 }
 
-// writeReport writes report to out and the markdown md next to it (.md).
-func writeReport(out, md string, report map[string]any) error {
-	b, err := json.MarshalIndent(report, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(strings.TrimSuffix(out, ".json")+".md", []byte(md), 0o644)
-}
-
 func cpuName(cpu int) string {
 	if cpu < 0 {
 		return "any"
@@ -466,7 +450,11 @@ func (g *gainsEnv) runTarget(ctx context.Context, t gainsTarget, round int, prog
 	if t.bare {
 		bin, args, ready = g.bareBin, []string{"-listen", addr}, "/user/"+g.names[0]
 	}
-	p, err := startProc(fmt.Sprintf("tiercache-%s-%d", t.slug, round+1), g.dir, g.c.serverCPU, base, ready, bin, args...)
+	name := "tiercache-" + t.slug
+	if t.bare {
+		name = "bare"
+	}
+	p, err := startProc(fmt.Sprintf("%s-%d", name, round+1), g.dir, g.c.serverCPU, base, ready, bin, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -174,18 +171,8 @@ func instances(ctx context.Context, c config, stdout, stderr io.Writer) error {
 			"side_pace": sidePace.String(), "side_timeout": sideTimeout.String()},
 		"summary": rows, "staleness": stale, "runs": runs, "staleness_samples": samples,
 	}
-	b, err := json.MarshalIndent(report, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(c.out), 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(c.out, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
 	md := fmt.Sprintf("Started %s; `loadbench -mode instances` (make bench-full).\n\n%s", started.UTC().Format(time.RFC3339), tables.String())
-	return os.WriteFile(strings.TrimSuffix(c.out, ".json")+".md", []byte(md), 0o644)
+	return writeReport(c.out, md, report)
 }
 
 // split divides total connections among n wrk processes, the first ones

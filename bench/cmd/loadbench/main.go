@@ -36,12 +36,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -234,4 +236,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return gains(ctx, c, stdout, stderr)
 	}
 	return bench(ctx, c, stdout, stderr)
+}
+
+// writeReport writes report, the JSON of a mode's results, to out and the
+// markdown table md next to it (.md), which bench/cmd/report reads.
+func writeReport(out, md string, report map[string]any) error {
+	b, err := json.MarshalIndent(report, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(strings.TrimSuffix(out, ".json")+".md", []byte(md), 0o644)
 }

@@ -3,11 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -121,20 +118,13 @@ func staleness(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if c.out == "" {
 		return nil
 	}
-	out, _ := json.MarshalIndent(map[string]any{
+	md := fmt.Sprintf("Measured %s with `loadbench -mode staleness -samples %d` (make bench-full).\n\n%s",
+		time.Now().UTC().Format(time.RFC3339), c.samples, table.String())
+	return writeReport(c.out, md, map[string]any{
 		"loadavg_end": loadavg(), "samples": c.samples, "fresh_at_first_get": freshFirst, "timeouts": timeouts,
 		"not_hit_before_put": notHit, "lag_ns": lags, "polls_max": slices.Max(append(polls, 0)),
 		"stale_sent_ns": staleSent, "p50_ns": pct(lags, 0.5), "p99_ns": pct(lags, 0.99), "max_ns": pct(lags, 1), "b_hit_rtt_p50_ns": pct(hitRTT, 0.5),
-	}, "", "  ")
-	if err := os.MkdirAll(filepath.Dir(c.out), 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(c.out, append(out, '\n'), 0o644); err != nil {
-		return err
-	}
-	md := fmt.Sprintf("Measured %s with `loadbench -mode staleness -samples %d` (make bench-full).\n\n%s",
-		time.Now().UTC().Format(time.RFC3339), c.samples, table.String())
-	return os.WriteFile(strings.TrimSuffix(c.out, ".json")+".md", []byte(md), 0o644)
+	})
 }
 
 // version returns the version an item's body names.
